@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine:
+#   make search   -- create .venv, install, run the default search on digits
+#   make test     -- create .venv, install, run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU machines get PyTorch's CPU build; machines with an NVIDIA driver get the default (CUDA) build.
+TORCH_CPU ?= torch==2.13.0
+TORCH_GPU ?= torch>=2.2,<3
+
+.PHONY: setup search test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
+	  $(PY) -m pip install -q "$(TORCH_GPU)"; else $(PY) -m pip install -q "$(TORCH_CPU)"; fi
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+search: setup
+	$(VENV)/bin/nas4cnn search $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(ARGS)
+
+bench: setup
+	$(PY) benchmarks/bench_engine.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,26 @@
+"""nas4cnn: evolutionary architecture search for small CNN image classifiers."""
+
+from .api import Run, evaluate, load_run, search, space_info, train
+from .checkpoint import load_model
+from .config import RunConfig, load_config
+from .data import DataSet, load_dataset
+from .errors import Nas4cnnError
+from .space import SearchSpace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataSet",
+    "Nas4cnnError",
+    "Run",
+    "RunConfig",
+    "SearchSpace",
+    "evaluate",
+    "load_config",
+    "load_dataset",
+    "load_model",
+    "load_run",
+    "search",
+    "space_info",
+    "train",
+]

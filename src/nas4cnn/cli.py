@@ -1,0 +1,160 @@
+"""Command line: `nas4cnn search | evaluate | train | space`. A thin layer over `nas4cnn.api`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import api
+from .config import RunConfig, load_config
+from .errors import ConfigError, Nas4cnnError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML file with [space], [train], [search], [data] settings")
+    p.add_argument("--seed", type=int, help="run seed (default 0)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default cpu)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nas4cnn", description="Evolutionary architecture search for small CNN classifiers.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("search", help="search the space, train the winner, write a run directory")
+    _common(s)
+    s.add_argument("--generations", type=int, help="generations after the initial population (default 50)")
+    s.add_argument("--population", type=int, help="population size mu = children per generation (default 20)")
+    s.add_argument("--epochs", type=int, help="training epochs per candidate (default 8)")
+    s.add_argument("--lambda", dest="lam", type=float, help="weight of the size penalty (default 0.01)")
+    s.add_argument("--final-epochs", type=int, help="epochs to retrain the winner (default 40)")
+    s.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    e = sub.add_parser("evaluate", help="train and score the given genotypes")
+    _common(e)
+    e.add_argument("--genotype", action="append", required=True, metavar="G",
+                   help="indices like 2,0,0,1,6 or a name like conv32k3-relu-maxpool2-fc70 (repeatable)")
+    e.add_argument("--epochs", type=int, help="training epochs (default 8)")
+    e.add_argument("--lambda", dest="lam", type=float, help="weight of the size penalty (default 0.01)")
+    e.add_argument("--json", action="store_true", help="one JSON object a line")
+
+    t = sub.add_parser("train", help="train one architecture from scratch and test it")
+    _common(t)
+    t.add_argument("--genotype", required=True, metavar="G", help="indices like 2,0,0,1,6 or a readable name")
+    t.add_argument("--epochs", type=int, help="training epochs (default 40)")
+    t.add_argument("--out", metavar="DIR", help="save the model, curves and metrics here")
+    t.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sp = sub.add_parser("space", help="show the search space, its size and Nmax")
+    sp.add_argument("--config", metavar="FILE", help="TOML file with a [space] section")
+    sp.add_argument("--json", action="store_true", help="print as JSON")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    config = load_config(args.config)
+    config = config.override("search", seed=getattr(args, "seed", None), lam=getattr(args, "lam", None))
+    if args.command == "search":
+        config = config.override(
+            "search", generations=args.generations, population=args.population, final_epochs=args.final_epochs
+        )
+    if args.command in ("search", "evaluate"):
+        config = config.override("train", epochs=args.epochs)
+    return config
+
+
+def _cmd_search(args: argparse.Namespace) -> None:
+    run = api.search(_config(args), out=args.out, device=args.device, progress=not args.quiet)
+    s = run.summary
+    rows = [
+        ("best architecture", s["best"]["arch"]),
+        ("genotype", ",".join(map(str, s["best"]["genotype"]))),
+        ("parameters", f"{s['best']['params']:,}"),
+        ("objective", f"{s['best']['objective']:.4f}"),
+        ("validation error", f"{s['best']['val_error']:.4f}"),
+        ("test error", f"{s['test_error']:.4f}"),
+        ("test NLL", f"{s['test_nll']:.4f}"),
+        ("evaluations", f"{s['n_evaluations']} requested, {s['n_trained']} trained"),
+        ("time", f"{s['seconds']['search']:.1f} s search + {s['seconds']['final']:.1f} s final"),
+        ("run directory", str(run.path)),
+    ]
+    _table(rows)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    results = api.evaluate(args.genotype, _config(args), device=args.device)
+    if args.json:
+        for r in results:
+            print(json.dumps(r.to_dict()))
+        return
+    print(f"{'architecture':<34} {'params':>8} {'val_error':>9} {'val_nll':>8} {'objective':>9}")
+    for r in results:
+        print(f"{r.arch:<34} {r.params:>8} {r.val_error:>9.4f} {r.val_nll:>8.4f} {r.objective:>9.4f}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs must be an integer >= 1; got {args.epochs}")
+    result = api.train(
+        args.genotype, _config(args), epochs=args.epochs, out=args.out, device=args.device,
+        progress=not (args.quiet or args.json),
+    )
+    m = result.metrics()
+    if args.json:
+        print(json.dumps(m))
+        return
+    _table([(k.replace("_", " "), f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in m.items()])
+    if args.out:
+        print(f"saved to {args.out}")
+
+
+def _cmd_space(args: argparse.Namespace) -> None:
+    info = api.space_info(load_config(args.config))
+    if args.json:
+        print(json.dumps(info))
+        return
+    for gene, choices in info["genes"].items():
+        print(f"{gene:<11} {', '.join(map(str, choices))}")
+    print(f"size        {info['size']:,} architectures")
+    shape = "x".join(map(str, info["input_shape"]))
+    print(f"Nmax        {info['nmax']:,} parameters ({info['dataset']}: {shape} inputs, {info['num_classes']} classes)")
+
+
+def _table(rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+
+COMMANDS = {"search": _cmd_search, "evaluate": _cmd_evaluate, "train": _cmd_train, "space": _cmd_space}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        COMMANDS[args.command](args)
+    except Nas4cnnError as e:
+        print(f"nas4cnn {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nas4cnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

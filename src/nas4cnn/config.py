@@ -1,0 +1,167 @@
+"""Typed, frozen run configuration: defaults, a TOML file, then command-line overrides.
+
+Validation happens once, in `validate`, with messages that name the setting, what
+was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import ConfigError
+from .space import GENES, SearchSpace
+
+OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
+DATASETS = ("digits",)
+STRATEGIES = ("evolution",)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    batch_size: int = 64
+    optimizer: str = "adamax"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    strategy: str = "evolution"
+    generations: int = 50
+    population: int = 20
+    lam: float = 0.01
+    final_epochs: int = 40
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    space: SearchSpace = field(default_factory=SearchSpace)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict:
+        search = asdict(self.search)
+        search["lambda"] = search.pop("lam")
+        return {
+            "space": self.space.to_dict(),
+            "train": asdict(self.train),
+            "search": search,
+            "data": asdict(self.data),
+        }
+
+    def override(self, section: str, **values) -> RunConfig:
+        """A copy with the given (non-None) values replaced in one section, validated."""
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            return self
+        new = replace(self, **{section: replace(getattr(self, section), **values)})
+        validate(new)
+        return new
+
+
+# Names used in config files and messages; `lam` is spelled `lambda` outside Python.
+_FILE_KEYS = {
+    "train": {f.name: f.name for f in fields(TrainConfig)},
+    "search": {("lambda" if f.name == "lam" else f.name): f.name for f in fields(SearchConfig)},
+    "data": {f.name: f.name for f in fields(DataConfig)},
+    "space": {g: g for g in GENES},
+}
+_FLAGS = {"lam": "lambda", "final_epochs": "final-epochs", "weight_decay": "weight-decay", "batch_size": "batch-size"}
+
+
+def setting_name(section: str, key: str) -> str:
+    """How a setting is named in messages: its config key and its flag."""
+    file_key = "lambda" if key == "lam" else key
+    return f"{section}.{file_key} (--{_FLAGS.get(key, key)})"
+
+
+def load_config(path: str | Path | None = None) -> RunConfig:
+    """Defaults, updated from a TOML file if given; validated."""
+    if path is None:
+        return RunConfig()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--config: no such file {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--config: cannot read {str(path)!r}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"--config: {str(path)!r} is not valid TOML: {e}") from None
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict, source: str = "config") -> RunConfig:
+    for section, value in raw.items():
+        if section not in _FILE_KEYS:
+            raise ConfigError(f"{source}: unknown section [{section}]{_did_you_mean(section, _FILE_KEYS)}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table of settings; got {value!r}")
+        for key in value:
+            if key not in _FILE_KEYS[section]:
+                raise ConfigError(
+                    f"{source}: unknown key '{key}' in [{section}]{_did_you_mean(key, _FILE_KEYS[section])}"
+                )
+
+    def section_values(name: str) -> dict:
+        keys = _FILE_KEYS[name]
+        return {keys[k]: v for k, v in raw.get(name, {}).items()}
+
+    config = RunConfig(
+        space=SearchSpace.from_lists(**section_values("space")),
+        train=TrainConfig(**section_values("train")),
+        search=SearchConfig(**section_values("search")),
+        data=DataConfig(**section_values("data")),
+    )
+    validate(config)
+    return config
+
+
+def validate(config: RunConfig) -> None:
+    t, s, d = config.train, config.search, config.data
+    _int(t.epochs, 1, "train", "epochs")
+    _number(t.lr, "train", "lr", strictly_positive=True)
+    _number(t.weight_decay, "train", "weight_decay")
+    _int(t.batch_size, 1, "train", "batch_size")
+    _choice(t.optimizer, OPTIMIZERS, "train", "optimizer")
+    _choice(s.strategy, STRATEGIES, "search", "strategy")
+    _int(s.generations, 0, "search", "generations")
+    _int(s.population, 2, "search", "population")
+    _number(s.lam, "search", "lam")
+    _int(s.final_epochs, 1, "search", "final_epochs")
+    _int(s.seed, 0, "search", "seed")
+    _choice(d.dataset, DATASETS, "data", "dataset")
+
+
+def _int(value, minimum: int, section: str, key: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{setting_name(section, key)} must be an integer >= {minimum}; got {value!r}")
+
+
+def _number(value, section: str, key: str, strictly_positive: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and value != float("inf")
+    if not ok or value < 0 or (strictly_positive and value == 0):
+        bound = "> 0" if strictly_positive else ">= 0"
+        raise ConfigError(f"{setting_name(section, key)} must be a finite number {bound}; got {value!r}")
+
+
+def _choice(value, allowed: tuple[str, ...], section: str, key: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{setting_name(section, key)} must be one of {list(allowed)}; got {value!r}")
+
+
+def _did_you_mean(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f" (expected one of {sorted(options)}){hint}"

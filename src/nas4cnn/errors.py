@@ -1,0 +1,21 @@
+"""Errors raised for bad user input; the CLI turns them into one line and exit status 2."""
+
+
+class Nas4cnnError(ValueError):
+    """Base class for every error caused by what the user gave us."""
+
+
+class ConfigError(Nas4cnnError):
+    """An invalid configuration value, flag or config file."""
+
+
+class GenotypeError(Nas4cnnError):
+    """A genotype or architecture name that is malformed or outside the space."""
+
+
+class DataError(Nas4cnnError):
+    """A data set that cannot be used: wrong shapes, labels, empty splits, non-finite values."""
+
+
+class RunDirError(Nas4cnnError):
+    """A run directory that cannot be written or read."""

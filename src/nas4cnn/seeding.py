@@ -1,0 +1,17 @@
+"""Every random draw comes from a seed derived from the run seed and what it is for,
+so results do not depend on worker count, grouping or completion order."""
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def derive_seed(*parts: int | Iterable[int]) -> int:
+    flat: list[int] = []
+    for p in parts:
+        flat.extend(p if isinstance(p, Iterable) else [p])
+    return int(np.random.SeedSequence([int(v) for v in flat]).generate_state(1)[0])
+
+
+# Purposes, so that streams for different uses never coincide.
+INIT, DATA_ORDER, STRATEGY = 1, 2, 3

@@ -1,0 +1,74 @@
+"""The seed's genetic algorithm: (mu + lambda) with one-point crossover and one-gene mutation.
+
+Generation 0 evaluates mu random genotypes. Each later generation makes lambda = mu
+children in pairs: two distinct parents drawn uniformly, a one-point crossover at a
+random cut, then one randomly chosen gene of each child reset to a random value of that
+gene. Survivors are the best mu of parents and children (a stable sort, parents first,
+so ties keep the older individual).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..space import Genotype, SearchSpace
+
+
+def one_point_crossover(a: Genotype, b: Genotype, rng: np.random.Generator) -> tuple[Genotype, Genotype]:
+    """Swap the tails after a cut drawn uniformly from 1..len-1, so each child mixes both parents."""
+    cut = int(rng.integers(1, len(a)))
+    return a[:cut] + b[cut:], b[:cut] + a[cut:]
+
+
+def mutate_one_gene(g: Genotype, space: SearchSpace, rng: np.random.Generator) -> Genotype:
+    """Reset one randomly chosen gene to a random value of that gene (possibly the same one, as the seed)."""
+    i = int(rng.integers(len(g)))
+    child = list(g)
+    child[i] = int(rng.integers(space.sizes[i]))
+    return tuple(child)
+
+
+class Evolution:
+    def __init__(self, space: SearchSpace, population: int = 20, seed: int = 0):
+        if population < 2:
+            raise ConfigError(f"search.population (--population) must be an integer >= 2; got {population!r}")
+        self.space = space
+        self.mu = population
+        self.rng = np.random.default_rng(seed)
+        self.population: list[tuple[Genotype, float]] = []
+        self.generation = 0  # the generation the next `ask` produces
+
+    def ask(self) -> list[Genotype]:
+        if self.generation == 0:
+            return [self.space.random_genotype(self.rng) for _ in range(self.mu)]
+        parents = [g for g, _ in self.population]
+        children: list[Genotype] = []
+        while len(children) < self.mu:
+            i, j = self.rng.choice(len(parents), size=2, replace=False)
+            children.extend(one_point_crossover(parents[i], parents[j], self.rng))
+        return [mutate_one_gene(c, self.space, self.rng) for c in children[: self.mu]]
+
+    def tell(self, genotypes: Sequence[Genotype], objectives: Sequence[float]) -> None:
+        pool = self.population + [(tuple(g), float(o)) for g, o in zip(genotypes, objectives)]
+        order = sorted(range(len(pool)), key=lambda k: pool[k][1])  # stable
+        self.population = [pool[k] for k in order[: self.mu]]
+        self.generation += 1
+
+    @property
+    def best(self) -> tuple[Genotype, float]:
+        return self.population[0]
+
+    def state_dict(self) -> dict:
+        return {
+            "generation": self.generation,
+            "population": [[list(g), o] for g, o in self.population],
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generation = int(state["generation"])
+        self.population = [(tuple(g), float(o)) for g, o in state["population"]]
+        self.rng.bit_generator.state = state["rng"]

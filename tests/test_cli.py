@@ -1,0 +1,130 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nas4cnn import load_run
+from nas4cnn.cli import main
+
+SMALL = ["--generations", "2", "--population", "4", "--epochs", "1", "--final-epochs", "2", "--quiet"]
+
+
+def cli(*args):
+    """Run the real command in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "nas4cnn", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_small_search_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    r = cli("search", *SMALL, "--seed", "3", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "best architecture" in r.stdout and "test error" in r.stdout
+    for name in ("summary.json", "evaluations.jsonl", "objective.png", "final_curves.png", "model.pt"):
+        assert (out / name).stat().st_size > 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_evaluations"] == 4 * 3
+    assert len(s["global_best"]) == len(s["local_best"]) == 3
+    assert all(b <= a for a, b in zip(s["global_best"], s["global_best"][1:]))
+    assert s["global_best"][-1] == pytest.approx(s["best"]["objective"])
+    assert s["config"]["search"]["seed"] == 3 and s["nmax"] == 206_742
+    assert 0 <= s["test_error"] <= 1 and s["test_nll"] > 0
+    lines = [json.loads(x) for x in (out / "evaluations.jsonl").read_text().splitlines()]
+    assert len(lines) == 12 and {x["generation"] for x in lines} == {0, 1, 2}
+    assert min(x["objective"] for x in lines) == pytest.approx(s["best"]["objective"])
+
+    # the saved model rebuilds and gives the reported test error
+    from nas4cnn.data import load_digits
+    from nas4cnn.train import evaluate
+
+    run = load_run(out)
+    nll, err = evaluate(run.model, load_digits().test)
+    assert err == pytest.approx(s["test_error"]) and nll == pytest.approx(s["test_nll"], rel=1e-4)
+
+
+def test_same_seed_same_result(tmp_path):
+    summaries = []
+    for name in ("a", "b"):
+        assert main(["search", *SMALL, "--seed", "5", "--out", str(tmp_path / name)]) == 0
+        s = json.loads((tmp_path / name / "summary.json").read_text())
+        summaries.append({k: s[k] for k in ("best", "global_best", "local_best", "test_error", "test_nll")})
+    assert summaries[0] == summaries[1]
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_evaluate_json(capsys):
+    assert main(["evaluate", "--genotype", "2,0,0,1,6", "--genotype", "conv8k5-tanh-avgpool1-fc10",
+                 "--epochs", "1", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["genotype"] for r in rows] == [[2, 0, 0, 1, 6], [0, 1, 2, 2, 0]]
+    assert rows[0]["arch"] == "conv32k3-relu-maxpool2-fc70" and rows[0]["params"] == 36_940
+    for r in rows:
+        assert r["objective"] == pytest.approx(r["val_error"] + 0.01 * r["params"] / 206_742)
+        assert r["val_nll"] > 0
+
+
+def test_train_json_and_saved_model(tmp_path, capsys):
+    assert main(["train", "--genotype", "conv8k3-relu-maxpool2-fc20", "--epochs", "2", "--json",
+                 "--out", str(tmp_path / "t")]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["epochs"] == 2 and 0 <= m["test_error"] <= 1 and m["test_nll"] > 0
+    assert (tmp_path / "t" / "model.pt").exists() and (tmp_path / "t" / "final_curves.png").exists()
+
+
+def test_space_command(capsys):
+    assert main(["space", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["size"] == 1200 and info["nmax"] == 206_742
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["evaluate", "--genotype", "2,0,9,1,6"], "gene 'activation' must be an index in 0..4; got 9"),
+        (["evaluate", "--genotype", "2,0,0,1"], "expected 5 genes"),
+        (["evaluate", "--genotype", "conv32k3-swish-maxpool2-fc70"], "activation 'swish' is not in the space"),
+        (["search", "--lambda", "-1"], "--lambda) must be a finite number >= 0; got -1"),
+        (["search", "--population", "1"], "--population) must be an integer >= 2; got 1"),
+        (["search", "--epochs", "0"], "--epochs) must be an integer >= 1; got 0"),
+        (["train", "--genotype", "2,0,0,1,6", "--epochs", "0"], "--epochs must be an integer >= 1; got 0"),
+        (["search", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
+        (["search", "--config", "missing.toml"], "--config: no such file"),
+        (["search", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path, args, fragment):
+    out = tmp_path / "never"
+    if args[0] == "search":
+        args = args + ["--out", str(out)]
+    r = cli(*args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert not out.exists()
+
+
+def test_bad_config_files_through_cli(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[search]\ngenerashuns = 3\n")
+    r = cli("search", "--config", cfg, "--out", tmp_path / "never")
+    assert r.returncode == 2 and "unknown key 'generashuns'" in r.stderr and "did you mean 'generations'" in r.stderr
+    cfg.write_bytes(b"\xff\xfe[")
+    r = cli("space", "--config", cfg)
+    assert r.returncode == 2 and "cannot read" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "never").exists()
+
+
+def test_out_holding_a_run_is_not_overwritten(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    r = cli("search", *SMALL, "--out", out)
+    assert r.returncode == 2 and "already holds a run" in r.stderr
+    assert (out / "summary.json").read_text() == "{}"

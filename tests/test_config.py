@@ -1,0 +1,66 @@
+import pytest
+
+from nas4cnn.config import RunConfig, load_config
+from nas4cnn.errors import ConfigError
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_are_the_seeds():
+    c = RunConfig()
+    assert (c.search.generations, c.search.population, c.search.lam, c.search.final_epochs) == (50, 20, 0.01, 40)
+    assert (c.train.epochs, c.train.lr, c.train.weight_decay, c.train.batch_size) == (8, 1e-3, 1e-5, 64)
+    assert c.train.optimizer == "adamax"
+
+
+def test_file_sets_space_and_settings(tmp_path):
+    c = load_config(write(tmp_path, """
+[space]
+filters = [4, 8]
+pooling = ["max2"]
+[train]
+lr = 0.01
+[search]
+lambda = 0.5
+population = 4
+"""))
+    assert c.space.filters == (4, 8)
+    assert c.space.size == 2 * 2 * 5 * 1 * 10
+    assert c.train.lr == 0.01 and c.search.lam == 0.5 and c.search.population == 4
+    assert c.to_dict()["search"]["lambda"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[search]\nlamda = 0.1", "unknown key 'lamda' in [search]"),
+        ("[search]\nlamda = 0.1", "did you mean 'lambda'?"),
+        ("[serch]\n", "unknown section [serch]"),
+        ("[search]\nlambda = -1", "search.lambda (--lambda) must be a finite number >= 0; got -1"),
+        ("[search]\npopulation = 1", "search.population (--population) must be an integer >= 2; got 1"),
+        ("[train]\nepochs = 0", "train.epochs (--epochs) must be an integer >= 1; got 0"),
+        ("[train]\noptimizer = 'adagrad'", "train.optimizer"),
+        ("[train]\nepochs = 'many'", "got 'many'"),
+        ("[space]\nfilters = []", "at least one choice"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_bad_config_files(tmp_path, text, fragment):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text))
+    assert fragment in str(e.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_override_validates():
+    with pytest.raises(ConfigError, match="--lambda"):
+        RunConfig().override("search", lam=-0.1)
+    assert RunConfig().override("search", lam=None) == RunConfig()

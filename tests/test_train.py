@@ -1,0 +1,45 @@
+import torch
+
+from nas4cnn.config import TrainConfig
+from nas4cnn.evaluator import Evaluator
+from nas4cnn.model import build_model
+from nas4cnn.space import SearchSpace
+from nas4cnn.train import epoch_batches, evaluate, train_model
+
+
+def test_batches_cover_the_data_once_and_depend_on_seed_and_epoch():
+    a = epoch_batches(100, 32, seed=1, epoch=0, device="cpu")
+    assert [len(b) for b in a] == [32, 32, 32, 4]
+    assert sorted(torch.cat(a).tolist()) == list(range(100))
+    assert torch.equal(torch.cat(a), torch.cat(epoch_batches(100, 32, 1, 0, "cpu")))
+    assert not torch.equal(torch.cat(a), torch.cat(epoch_batches(100, 32, 1, 1, "cpu")))
+    assert not torch.equal(torch.cat(a), torch.cat(epoch_batches(100, 32, 2, 0, "cpu")))
+
+
+def test_training_learns_and_is_deterministic(small_data):
+    arch = SearchSpace().decode((1, 0, 0, 1, 3))
+    models = [build_model(arch, small_data.input_shape, 3, seed=7) for _ in range(2)]
+    before = evaluate(models[0], small_data.val)
+    hists = [train_model(m, small_data, TrainConfig(), epochs=15, seed=0) for m in models]
+    assert hists[0] == hists[1]
+    assert all(torch.equal(p, q) for p, q in zip(models[0].parameters(), models[1].parameters()))
+    after = evaluate(models[0], small_data.val)
+    assert after[0] < before[0] and after[1] < 0.2
+    assert hists[0][-1].val_loss == after[0]
+
+
+def test_evaluate_is_mean_nll_and_error(small_data):
+    model = build_model(SearchSpace().decode((0, 0, 0, 0, 0)), small_data.input_shape, 3, seed=1)
+    nll, err = evaluate(model, small_data.val)
+    with torch.no_grad():
+        logp = model(small_data.val.x)
+    assert abs(nll - float(-logp[torch.arange(30), small_data.val.y].mean())) < 1e-5
+    assert err * 30 == (logp.argmax(1) != small_data.val.y).sum().item()
+
+
+def test_evaluator_trains_each_genotype_once(small_data):
+    ev = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0)
+    a = ev.evaluate([(0, 0, 0, 0, 0), (1, 0, 0, 0, 0), (0, 0, 0, 0, 0)])
+    assert a[0] == a[2] and (ev.n_requested, ev.n_trained) == (3, 2)
+    fresh = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0)
+    assert fresh.evaluate([(0, 0, 0, 0, 0)])[0].val_error == a[0].val_error
