@@ -86,3 +86,17 @@ def test_registry_and_population_check():
         make_strategy("evolution", SPACE, population=1, seed=0)
     with pytest.raises(ConfigError, match="must be one of"):
         make_strategy("nope", SPACE, population=4, seed=0)
+
+
+def test_distinct_survivors_keep_one_copy_unless_too_few():
+    evo = Evolution(SPACE, population=3, seed=0)
+    a, b, c = (0, 0, 0, 0, 0), (1, 0, 0, 0, 0), (2, 0, 0, 0, 0)
+    evo.tell([a, a, b], [0.1, 0.1, 0.3])
+    assert [g for g, _ in evo.population] == [a, b, a]  # too few distinct: a copy fills the gap
+    evo.tell([a, c, a], [0.1, 0.2, 0.1])
+    assert [g for g, _ in evo.population] == [a, c, b]
+
+    seed_rule = Evolution(SPACE, population=3, seed=0, distinct=False)
+    seed_rule.tell([a, a, b], [0.1, 0.1, 0.3])
+    seed_rule.tell([a, c, a], [0.1, 0.2, 0.1])
+    assert [g for g, _ in seed_rule.population] == [a, a, a]

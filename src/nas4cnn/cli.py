@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, help="training epochs per candidate (default 8)")
     s.add_argument("--lambda", dest="lam", type=float, help="weight of the size penalty (default 0.01)")
     s.add_argument("--final-epochs", type=int, help="epochs to retrain the winner (default 40)")
+    s.add_argument("--keep-duplicates", action="store_true",
+                   help="the seed's exact survivor rule: copies of a genotype may fill the population")
     s.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -65,7 +67,11 @@ def _config(args: argparse.Namespace) -> RunConfig:
     config = config.override("search", seed=getattr(args, "seed", None), lam=getattr(args, "lam", None))
     if args.command == "search":
         config = config.override(
-            "search", generations=args.generations, population=args.population, final_epochs=args.final_epochs
+            "search",
+            generations=args.generations,
+            population=args.population,
+            final_epochs=args.final_epochs,
+            distinct_survivors=False if args.keep_duplicates else None,
         )
     if args.command in ("search", "evaluate"):
         config = config.override("train", epochs=args.epochs)

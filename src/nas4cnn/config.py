@@ -36,6 +36,7 @@ class SearchConfig:
     lam: float = 0.01
     final_epochs: int = 40
     seed: int = 0
+    distinct_survivors: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,13 @@ _FILE_KEYS = {
     "data": {f.name: f.name for f in fields(DataConfig)},
     "space": {g: g for g in GENES},
 }
-_FLAGS = {"lam": "lambda", "final_epochs": "final-epochs", "weight_decay": "weight-decay", "batch_size": "batch-size"}
+_FLAGS = {
+    "lam": "lambda",
+    "final_epochs": "final-epochs",
+    "weight_decay": "weight-decay",
+    "batch_size": "batch-size",
+    "distinct_survivors": "keep-duplicates",
+}
 
 
 def setting_name(section: str, key: str) -> str:
@@ -141,6 +148,9 @@ def validate(config: RunConfig) -> None:
     _number(s.lam, "search", "lam")
     _int(s.final_epochs, 1, "search", "final_epochs")
     _int(s.seed, 0, "search", "seed")
+    if not isinstance(s.distinct_survivors, bool):
+        raise ConfigError(f"{setting_name('search', 'distinct_survivors')} must be true or false; "
+                          f"got {s.distinct_survivors!r}")
     _choice(d.dataset, DATASETS, "data", "dataset")
 
 

@@ -39,7 +39,9 @@ def run_search(
 ) -> SearchResult:
     """Generation 0 is the initial population; then `config.search.generations` more."""
     s = config.search
-    strategy = make_strategy(s.strategy, config.space, s.population, derive_seed(STRATEGY, s.seed))
+    strategy = make_strategy(
+        s.strategy, config.space, s.population, derive_seed(STRATEGY, s.seed), distinct=s.distinct_survivors
+    )
     start = time.perf_counter()
     best: Evaluation | None = None
     records: list[GenerationRecord] = []

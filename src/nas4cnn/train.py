@@ -29,7 +29,7 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
         "adamw": torch.optim.AdamW,
         "sgd": torch.optim.SGD,
     }
-    return kinds[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return kinds[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, device: torch.device | str) -> list[torch.Tensor]:

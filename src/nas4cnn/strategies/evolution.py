@@ -5,6 +5,12 @@ children in pairs: two distinct parents drawn uniformly, a one-point crossover a
 random cut, then one randomly chosen gene of each child reset to a random value of that
 gene. Survivors are the best mu of parents and children (a stable sort, parents first,
 so ties keep the older individual).
+
+With `distinct=True` (the default), survivor selection counts each genotype once.
+The seed re-trained a repeated genotype and got a new, noisy score; here a genotype's
+score is fixed (it is never trained twice), so copies of the best would otherwise fill
+the population and the search would stall on one architecture. Copies are used only
+when there are fewer than mu distinct genotypes. `distinct=False` is the seed's exact rule.
 """
 
 from __future__ import annotations
@@ -32,11 +38,12 @@ def mutate_one_gene(g: Genotype, space: SearchSpace, rng: np.random.Generator) -
 
 
 class Evolution:
-    def __init__(self, space: SearchSpace, population: int = 20, seed: int = 0):
+    def __init__(self, space: SearchSpace, population: int = 20, seed: int = 0, distinct: bool = True):
         if population < 2:
             raise ConfigError(f"search.population (--population) must be an integer >= 2; got {population!r}")
         self.space = space
         self.mu = population
+        self.distinct = distinct
         self.rng = np.random.default_rng(seed)
         self.population: list[tuple[Genotype, float]] = []
         self.generation = 0  # the generation the next `ask` produces
@@ -53,8 +60,15 @@ class Evolution:
 
     def tell(self, genotypes: Sequence[Genotype], objectives: Sequence[float]) -> None:
         pool = self.population + [(tuple(g), float(o)) for g, o in zip(genotypes, objectives)]
-        order = sorted(range(len(pool)), key=lambda k: pool[k][1])  # stable
-        self.population = [pool[k] for k in order[: self.mu]]
+        ranked = [pool[k] for k in sorted(range(len(pool)), key=lambda k: pool[k][1])]  # stable
+        if self.distinct:
+            seen: set[Genotype] = set()
+            firsts, copies = [], []
+            for ind in ranked:
+                (copies if ind[0] in seen else firsts).append(ind)
+                seen.add(ind[0])
+            ranked = firsts + copies
+        self.population = ranked[: self.mu]
         self.generation += 1
 
     @property

@@ -1,0 +1,63 @@
+"""The seed's way of evaluating a candidate, kept as the benchmarks' baseline: one model at
+a time, a per-sample `Dataset` and a shuffling `DataLoader`, validation every epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from nas4cnn.model import build_model, count_params
+from nas4cnn.objective import objective
+from nas4cnn.space import Architecture
+
+
+class Digits(Dataset):
+    def __init__(self, start: int, stop: int):
+        d = load_digits()
+        self.data = d.data[start:stop].astype(np.float32)
+        self.targets = d.target[start:stop]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i):
+        return self.data[i].reshape(1, 8, 8), self.targets[i]
+
+
+def loaders(batch_size: int = 64) -> tuple[DataLoader, DataLoader]:
+    return (
+        DataLoader(Digits(0, 1000), batch_size=batch_size, shuffle=True),
+        DataLoader(Digits(1000, 1350), batch_size=batch_size, shuffle=False),
+    )
+
+
+def run_epoch(model: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer | None) -> tuple[float, float]:
+    model.train(opt is not None)
+    loss_sum, wrong = 0.0, 0
+    with torch.set_grad_enabled(opt is not None):
+        for x, y in loader:
+            logp = model(x)
+            loss = nn.functional.nll_loss(logp, y.long(), reduction="sum")
+            if opt is not None:
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+            loss_sum += loss.item()
+            wrong += int((logp.argmax(1) != y).sum())
+    n = len(loader.dataset)
+    return loss_sum / n, wrong / n
+
+
+def evaluate_seed_way(arch: Architecture, train: DataLoader, val: DataLoader, epochs: int, lam: float,
+                      nmax: int) -> dict:
+    model = build_model(arch, (1, 8, 8), 10)
+    opt = torch.optim.Adamax(model.parameters(), lr=1e-3, weight_decay=1e-5)
+    for _ in range(epochs):
+        run_epoch(model, train, opt)
+        val_nll, val_error = run_epoch(model, val, None)
+    params = count_params(arch, (1, 8, 8), 10)
+    return {"val_error": val_error, "val_nll": val_nll, "params": params,
+            "objective": objective(val_error, params, nmax, lam)}
