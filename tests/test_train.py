@@ -38,8 +38,30 @@ def test_evaluate_is_mean_nll_and_error(small_data):
 
 
 def test_evaluator_trains_each_genotype_once(small_data):
-    ev = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0)
+    ev = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0, workers=1)
     a = ev.evaluate([(0, 0, 0, 0, 0), (1, 0, 0, 0, 0), (0, 0, 0, 0, 0)])
-    assert a[0] == a[2] and (ev.n_requested, ev.n_trained) == (3, 2)
-    fresh = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0)
+    assert (a[0].val_error, a[0].objective) == (a[2].val_error, a[2].objective)
+    assert (ev.n_requested, ev.n_trained) == (3, 2) and [r.cached for r in a] == [False, False, True]
+    again = ev.evaluate([(1, 0, 0, 0, 0)])[0]
+    assert again.cached and again.val_nll == a[1].val_nll and ev.n_trained == 2
+    fresh = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0, workers=1)
     assert fresh.evaluate([(0, 0, 0, 0, 0)])[0].val_error == a[0].val_error
+
+
+def test_equivalent_genotypes_share_one_evaluation(small_data):
+    ev = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0, workers=1)
+    avg1, max1 = (0, 0, 0, 2, 0), (0, 0, 0, 3, 0)
+    a, b = ev.evaluate([avg1, max1])
+    assert (ev.n_requested, ev.n_trained) == (2, 1)
+    assert a.val_error == b.val_error and a.objective == b.objective
+    assert a.arch.endswith("avgpool1-fc10") and b.arch.endswith("maxpool1-fc10")
+    assert not a.cached and b.cached and b.seconds == 0.0
+
+
+def test_results_do_not_depend_on_worker_count(small_data):
+    gs = [(0, 0, 0, 0, 0), (1, 1, 1, 1, 1), (2, 0, 2, 2, 2), (0, 1, 3, 3, 3), (1, 0, 4, 0, 4)]
+    with Evaluator(SearchSpace(), small_data, TrainConfig(epochs=2), 0.01, 0, workers=1) as one:
+        a = one.evaluate(gs)
+    with Evaluator(SearchSpace(), small_data, TrainConfig(epochs=2), 0.01, 0, workers=2) as two:
+        b = two.evaluate(gs)
+    assert [(r.val_error, r.val_nll) for r in a] == [(r.val_error, r.val_nll) for r in b]

@@ -17,6 +17,7 @@ from .checkpoint import load_model, save_model
 from .config import RunConfig, validate
 from .data import DataSet, load_dataset
 from .evaluator import Evaluation, Evaluator
+from .executors import resolve_device
 from .final import FinalResult, train_final
 from .model import CNN, check_space_fits, max_params
 from .plots import plot_curves, plot_progression
@@ -57,14 +58,15 @@ def search(
     *,
     out: str | Path | None = None,
     data: DataSet | None = None,
-    device: str = "cpu",
+    device: str = "auto",
+    workers: int | None = None,
     progress: bool = False,
 ) -> Run:
     """Run the search, train the winner from scratch, and write the run directory."""
     config, data = prepare(config, data)
     s = config.search
     path = rundir.choose_run_dir(out, s.seed)
-    evaluator = Evaluator(config.space, data, config.train, s.lam, s.seed, device)
+    evaluator = Evaluator(config.space, data, config.train, s.lam, s.seed, device, workers)
     rundir.make_run_dir(path)
     log.info("run directory: %s", path)
 
@@ -82,9 +84,11 @@ def search(
             result = run_search(config, evaluator, on_generation)
         finally:
             bar.close()
+            evaluator.close()
 
-    final = train(result.best.genotype, config, data=data, device=device, progress=progress)
+    final = train(result.best.genotype, config, data=data, device=str(evaluator.device), progress=progress)
     summary = _summary(config, data, evaluator.nmax, result, final)
+    summary["execution"] = {"device": str(evaluator.device), "workers": evaluator.executor.workers}
     save_model(final.model, path / rundir.MODEL, final.genotype, extra={"config": config.to_dict()})
     plot_progression(result.generations, path / rundir.PROGRESSION_PNG)
     plot_curves(final.history, final.test_nll, final.test_error, path / rundir.CURVES_PNG)
@@ -97,13 +101,15 @@ def evaluate(
     config: RunConfig | None = None,
     *,
     data: DataSet | None = None,
-    device: str = "cpu",
+    device: str = "auto",
+    workers: int | None = None,
 ) -> list[Evaluation]:
     """Train each genotype for `config.train.epochs` and score it with the search objective."""
     config, data = prepare(config, data)
     resolved = [resolve_genotype(config.space, g) for g in genotypes]
     s = config.search
-    return Evaluator(config.space, data, config.train, s.lam, s.seed, device).evaluate(resolved)
+    with Evaluator(config.space, data, config.train, s.lam, s.seed, device, workers) as evaluator:
+        return evaluator.evaluate(resolved)
 
 
 def train(
@@ -113,7 +119,7 @@ def train(
     epochs: int | None = None,
     data: DataSet | None = None,
     out: str | Path | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     progress: bool = False,
 ) -> FinalResult:
     """Train one architecture from scratch for `epochs` (default: the config's final epochs)."""
@@ -126,7 +132,7 @@ def train(
     bar = tqdm(total=n, desc=f"train {config.space.name(g)}", unit="epoch", disable=not progress)
     try:
         final = train_final(
-            config.space, g, data, config.train, n, config.search.seed, device,
+            config.space, g, data, config.train, n, config.search.seed, resolve_device(device),
             on_epoch=lambda h: (bar.set_postfix(val_error=f"{h.val_error:.4f}"), bar.update()),
         )
     finally:

@@ -20,7 +20,8 @@ class _Parser(argparse.ArgumentParser):
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML file with [space], [train], [search], [data] settings")
     p.add_argument("--seed", type=int, help="run seed (default 0)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default cpu)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where to train (default auto: a CUDA GPU if PyTorch sees one, else the CPU)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
 
@@ -40,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    s.add_argument("--workers", type=int, help="worker processes (default: one per core on a CPU, 1 on a GPU)")
+
     e = sub.add_parser("evaluate", help="train and score the given genotypes")
     _common(e)
+    e.add_argument("--workers", type=int, help="worker processes (default: one per core on a CPU, 1 on a GPU)")
     e.add_argument("--genotype", action="append", required=True, metavar="G",
                    help="indices like 2,0,0,1,6 or a name like conv32k3-relu-maxpool2-fc70 (repeatable)")
     e.add_argument("--epochs", type=int, help="training epochs (default 8)")
@@ -79,7 +83,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
-    run = api.search(_config(args), out=args.out, device=args.device, progress=not args.quiet)
+    run = api.search(_config(args), out=args.out, device=args.device, workers=args.workers, progress=not args.quiet)
     s = run.summary
     rows = [
         ("best architecture", s["best"]["arch"]),
@@ -97,7 +101,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    results = api.evaluate(args.genotype, _config(args), device=args.device)
+    results = api.evaluate(args.genotype, _config(args), device=args.device, workers=args.workers)
     if args.json:
         for r in results:
             print(json.dumps(r.to_dict()))

@@ -1,22 +1,29 @@
 """Population-batched training: many candidates trained together, in lockstep.
 
-Candidates whose feature maps have the same size (same pooling size, compatible
-convolutions) and the same filter count form a group. A group is one network with
-stacked, zero-padded parameters:
+Candidates with the same filter count, pooling and compatible convolutions form a group,
+trained as one network with stacked parameters (P candidates):
 
-- one Conv2d with P*F output channels (the input batch is shared, so no grouping is
-  needed); a k x k kernel is embedded centred in the group's K x K kernel, which with
-  stride 1 and matching padding computes the same thing;
-- Linear 1 and Linear 2 as batched matrix products over the P candidates, each padded
-  to the group's widest layer;
-- activation and pooling applied to each candidate's slice (candidates are sorted so
-  that those sharing an activation, or a pooling kind, are contiguous).
+- the convolution is one batched matrix product of the shared, pre-unfolded input patches
+  with the P candidates' kernels; a k x k kernel is embedded, centred and zero-padded, in
+  the group's K x K kernel, which with stride 1 and matching padding is the same map;
+- pooling reduces over the window offsets, which the patch layout puts in their own
+  dimension; max-pooling is done before the activation, which gives the same values for
+  the monotone activations of the space (f(max y) = max f(y));
+- Linear 1 and Linear 2 are batched matrix products, each candidate's layer padded to the
+  group's widest;
+- each candidate's activation is applied to its contiguous slice (candidates are sorted
+  by activation).
 
 Padded weights start at zero and their gradients are masked to zero, so with an
-element-wise optimiser (Adamax, Adam, AdamW, SGD) they stay zero: a candidate trained in
-a group follows the same trajectory as alone, up to float rounding. The loss is the sum
-of the candidates' summed NLLs, whose gradient with respect to one candidate's weights
-is that candidate's own gradient: nothing leaks between candidates.
+element-wise optimiser (Adamax, Adam, AdamW, SGD) they stay zero. The loss is the sum of
+the candidates' summed NLLs, whose gradient with respect to one candidate's weights is
+that candidate's own: nothing leaks between candidates, and a candidate trained in a
+group follows its trajectory alone up to float rounding (tested against `train_model`).
+
+Everything is laid out so that the per-operation tensors stay small and contiguous: on a
+CPU that is what decides the speed (PyTorch's pooling kernels and its convolution for one
+input channel are several times slower on such tiny images than these reductions and
+matrix products).
 """
 
 from __future__ import annotations
@@ -43,36 +50,100 @@ class Candidate:
 
 
 def group_key(arch: Architecture) -> tuple:
-    """Candidates with equal keys can share one padded network."""
-    c = arch.conv
-    return (arch.filters, c.stride, c.kernel % 2, c.padding - c.kernel // 2, arch.pooling.size)
+    """Candidates with equal keys share one stacked network."""
+    c, p = arch.conv, arch.pooling
+    pool = ("id", 1) if p.is_identity else (p.kind, p.size)
+    return (arch.filters, c.stride, c.kernel % 2, c.padding - c.kernel // 2, pool)
 
 
-def make_groups(candidates: Sequence[Candidate]) -> list[list[int]]:
-    """Indices of `candidates`, grouped; deterministic for a given candidate list."""
-    groups: dict[tuple, list[int]] = {}
+def make_groups(
+    candidates: Sequence[Candidate], input_shape: tuple[int, int, int], overhead: float = 50_000
+) -> list[list[int]]:
+    """Indices of `candidates`, grouped; deterministic for a given candidate list.
+
+    Compatible candidates are split further, by Linear-1 width, where padding every one to
+    the widest would cost more than running another group: a group costs `overhead` (its
+    fixed per-step cost, in padded Linear-1 weights) plus its padded Linear-1 weights. Small
+    on a CPU, where the work is memory-bound; large on a GPU, where launches dominate."""
+    _, height, width = input_shape
+    by_key: dict[tuple, list[int]] = {}
     for i, cand in enumerate(candidates):
-        groups.setdefault(group_key(cand.arch), []).append(i)
-    return [sorted(idx, key=lambda i: (candidates[i].arch.activation, candidates[i].arch.pooling.kind))
-            for _, idx in sorted(groups.items())]
+        by_key.setdefault(group_key(cand.arch), []).append(i)
+    out = []
+    for _, idx in sorted(by_key.items(), key=lambda kv: str(kv[0])):
+        arch = candidates[idx[0]].arch
+        h, w = feature_hw(arch, height, width)
+        per_unit = arch.filters * h * w  # Linear-1 weights per output neuron
+        idx = sorted(idx, key=lambda i: (candidates[i].arch.linear, i))
+        widths = [candidates[i].arch.linear for i in idx]
+        for s, e in _split_by_width(widths, per_unit, overhead):
+            out.append(sorted(idx[s:e], key=lambda i: (candidates[i].arch.activation, i)))
+    return out
 
 
-def _runs(labels: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Contiguous runs of equal labels as (label, start, end)."""
-    runs: list[tuple[str, int, int]] = []
-    for i, lab in enumerate(labels):
-        if runs and runs[-1][0] == lab:
-            runs[-1] = (lab, runs[-1][1], i + 1)
-        else:
-            runs.append((lab, i, i + 1))
-    return runs
+def _split_by_width(widths: Sequence[int], per_unit: int, overhead: float) -> list[tuple[int, int]]:
+    """Cheapest split of sorted widths into contiguous chunks (dynamic programming)."""
+    n = len(widths)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for e in range(1, n + 1):
+        for s in range(e):
+            cost = best[s] + overhead + (e - s) * widths[e - 1] * per_unit
+            if cost < best[e]:
+                best[e], cut[e] = cost, s
+    chunks, e = [], n
+    while e > 0:
+        chunks.append((cut[e], e))
+        e = cut[e]
+    return chunks[::-1]
+
+
+class MaxOverOffsets(torch.autograd.Function):
+    """Max over dim 1 (the pooling window's offsets). The gradient is shared evenly among
+    tied maxima, as `torch.amax` does, but computed in one pass. Ties other than between
+    identical input patches (blank image regions) have probability zero, and identical
+    patches get identical gradients however the share is split, so the weights receive the
+    same gradient as with PyTorch's max-pooling, which gives it all to the first maximum."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
+        m = y.amax(1)
+        ctx.save_for_backward(y, m)
+        return m
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
+        y, m = ctx.saved_tensors
+        hit = y == m.unsqueeze(1)
+        return hit * (g / hit.sum(1)).unsqueeze(1)
+
+
+class Patches:
+    """Input patches of a whole split, unfolded once and shared by every group with the same
+    kernel, padding, stride and pooling size: k*k x N x S x (C*K*K), window offset first."""
+
+    def __init__(self, x: torch.Tensor, kernel: int, padding: int, stride: int, pool: int, out_hw, pooled_hw):
+        N = x.shape[0]
+        cols = F.unfold(x, kernel, padding=padding, stride=stride)  # N x CKK x (H*W)
+        cols = cols.view(N, -1, *out_hw)
+        h, w = pooled_hw
+        cols = cols[:, :, : h * pool, : w * pool].unflatten(3, (w, pool)).unflatten(2, (h, pool))
+        # N x CKK x h x pool_i x w x pool_j -> pool_i x pool_j x N x h x w x CKK
+        self.data = cols.permute(3, 5, 0, 2, 4, 1).reshape(pool * pool, N, h * w, -1).contiguous()
+
+    def batch(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """k*k x (B*S) x CKK for the given rows (all rows if None)."""
+        d = self.data if idx is None else self.data[:, idx]
+        return d.reshape(d.shape[0], -1, d.shape[-1])
 
 
 class StackedGroup:
-    """P candidates of one group as padded, stacked tensors."""
+    """P compatible candidates as stacked, zero-padded parameter tensors."""
 
     def __init__(self, archs: Sequence[Architecture], models: Sequence[CNN], input_shape, num_classes: int,
                  device: torch.device):
+        if len({group_key(a) for a in archs}) != 1:
+            raise ValueError("StackedGroup: candidates are not compatible; form groups with make_groups")
         self.archs = list(archs)
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
@@ -84,104 +155,87 @@ class StackedGroup:
         self.L = max(a.linear for a in archs)
         self.stride = a0.conv.stride
         self.padding = a0.conv.padding + (self.K - a0.conv.kernel) // 2
-        self.pool_size = a0.pooling.size
-        h, w = feature_hw(a0, H, W)
+        self.pool = a0.pooling
         c = a0.conv
         self.conv_hw = ((H + 2 * c.padding - c.kernel) // c.stride + 1, (W + 2 * c.padding - c.kernel) // c.stride + 1)
-        self.pooled_hw = (h, w)
-        self.S = h * w
+        self.pooled_hw = feature_hw(a0, H, W)
+        self.S = self.pooled_hw[0] * self.pooled_hw[1]
         F_, K, L, S, NC = self.F, self.K, self.L, self.S, num_classes
         z = dict(device=device, dtype=torch.float32)
-        conv_w = torch.zeros(P * F_, C, K, K, **z)
-        conv_b = torch.zeros(P * F_, **z)
-        w1 = torch.zeros(P, F_ * S, L, **z)
+        conv_w = torch.zeros(P, C, K, K, F_, **z)  # flattened to P x CKK x F
+        conv_b = torch.zeros(P, 1, F_, **z)
+        w1 = torch.zeros(P, S, F_, L, **z)  # rows in (position, filter) order
         b1 = torch.zeros(P, 1, L, **z)
         w2 = torch.zeros(P, L, NC, **z)
         b2 = torch.zeros(P, 1, NC, **z)
-        masks = [torch.zeros_like(t) for t in (conv_w, conv_b, w1, b1, w2)]
+        masks = [torch.zeros_like(t) for t in (conv_w, w1, b1, w2)]
         for p, (a, m) in enumerate(zip(archs, models)):
-            k, off, n = a.conv.kernel, (K - a.conv.kernel) // 2, a.linear
-            rows = slice(p * F_, (p + 1) * F_)
-            conv_w[rows, :, off:off + k, off:off + k] = m.conv.weight.detach()
-            conv_b[rows] = m.conv.bias.detach()
-            w1[p, :, :n] = m.linear1.weight.detach().T
+            k, o, n = a.conv.kernel, (K - a.conv.kernel) // 2, a.linear
+            conv_w[p, :, o : o + k, o : o + k] = m.conv.weight.detach().permute(1, 2, 3, 0)
+            conv_b[p, 0] = m.conv.bias.detach()
+            w1[p, :, :, :n] = m.linear1.weight.detach().view(n, F_, S).permute(2, 1, 0)
             b1[p, 0, :n] = m.linear1.bias.detach()
             w2[p, :n] = m.linear2.weight.detach().T
             b2[p, 0] = m.linear2.bias.detach()
-            masks[0][rows, :, off:off + k, off:off + k] = 1
-            masks[1][rows] = 1
-            masks[2][p, :, :n] = 1
-            masks[3][p, 0, :n] = 1
-            masks[4][p, :n] = 1
+            masks[0][p, :, o : o + k, o : o + k] = 1
+            masks[1][p, :, :, :n] = 1
+            masks[2][p, 0, :n] = 1
+            masks[3][p, :n] = 1
         self.params = [t.requires_grad_() for t in (conv_w, conv_b, w1, b1, w2, b2)]
-        self.masks = masks
-        self.act_runs = _runs([a.activation for a in archs])
-        self.pool_runs = _runs([a.pooling.kind for a in archs])
+        self._masked = [(conv_w, masks[0]), (w1, masks[1]), (b1, masks[2]), (w2, masks[3])]
+        self._masked = [(t, m) for t, m in self._masked if not bool(m.all())]
+        runs: list[list] = []
+        for p, a in enumerate(archs):
+            if runs and runs[-1][0] == a.activation:
+                runs[-1][1] += 1
+            else:
+                runs.append([a.activation, 1])
+        self.act_runs = [(name, n) for name, n in runs]
+
+    def patches(self, x: torch.Tensor) -> Patches:
+        return Patches(x, self.K, self.padding, self.stride, self.pool.size, self.conv_hw, self.pooled_hw)
+
+    def patch_key(self) -> tuple:
+        return (self.K, self.padding, self.stride, self.pool.size)
 
     def _act(self, h: torch.Tensor) -> torch.Tensor:
-        """Each candidate's activation on its slice of a P-first tensor."""
         if len(self.act_runs) == 1:
             return _ACT[self.act_runs[0][0]](h)
-        parts = h.split([e - s for _, s, e in self.act_runs])
-        return torch.cat([_ACT[name](part) for (name, _, _), part in zip(self.act_runs, parts)])
+        parts = h.split([n for _, n in self.act_runs])
+        return torch.cat([_ACT[name](part) for (name, _), part in zip(self.act_runs, parts)])
 
-    def _pool(self, h: torch.Tensor) -> torch.Tensor:
-        """h: P x B x F x H x W -> P x B x F x H' x W'. Small windows are reduced as
-        element-wise max/sum of strided views, much faster than the pooling kernels
-        on many tiny planes."""
-        if self.pool_size == 1:
-            return h
-        if len(self.pool_runs) == 1:
-            return self._pool_kind(h, self.pool_runs[0][0])
-        parts = h.split([e - s for _, s, e in self.pool_runs])
-        return torch.cat([self._pool_kind(part, kind) for (kind, _, _), part in zip(self.pool_runs, parts)])
-
-    def _pool_kind(self, h: torch.Tensor, kind: str) -> torch.Tensor:
-        k, (hh, ww) = self.pool_size, self.pooled_hw
-        if k > 3:
-            op = F.avg_pool2d if kind == "avg" else F.max_pool2d
-            return op(h.flatten(0, 1), k).view(*h.shape[:3], hh, ww)
-        views = [h[..., i : hh * k : k, j : ww * k : k] for i in range(k) for j in range(k)]
-        out = views[0]
-        for v in views[1:]:
-            out = out + v if kind == "avg" else torch.maximum(out, v)
-        return out / (k * k) if kind == "avg" else out
-
-    def conv(self, cols: torch.Tensor) -> torch.Tensor:
-        """The convolution as one matrix product over unfolded input patches.
-        cols: B x (H*W) x (C*K*K), from `unfold_input`; returns P x B x F x H x W."""
-        conv_w, conv_b = self.params[:2]
-        B, HW, _ = cols.shape
-        h = torch.addmm(conv_b, cols.reshape(B * HW, -1), conv_w.flatten(1).T)  # (B*HW) x (P*F)
-        return h.view(B, *self.conv_hw, len(self.archs), self.F).permute(3, 0, 4, 1, 2).contiguous()
-
-    def unfold_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Input patches for `conv`: B x (H*W) x (C*K*K)."""
-        return F.unfold(x, self.K, padding=self.padding, stride=self.stride).transpose(1, 2).contiguous()
-
-    def forward(self, x: torch.Tensor, cols: torch.Tensor | None = None) -> torch.Tensor:
-        """Log-probabilities, P x B x classes; `cols` are the unfolded `x` if already computed."""
-        _, _, w1, b1, w2, b2 = self.params
-        P, B = len(self.archs), x.shape[0]
-        h = self.conv(self.unfold_input(x) if cols is None else cols)
-        h = self._pool(self._act(h)).reshape(P, B, self.F * self.S)
-        h = self._act(torch.baddbmm(b1, h, w1))
+    def forward(self, cols: torch.Tensor, batch: int) -> torch.Tensor:
+        """cols: k*k x (B*S) x CKK patches of a batch of `batch` images -> log-probs, P x B x classes."""
+        conv_w, conv_b, w1, b1, w2, b2 = self.params
+        P, KK = len(self.archs), cols.shape[0]
+        wf = conv_w.view(P, -1, self.F)
+        y = torch.baddbmm(conv_b, cols.view(1, -1, cols.shape[-1]).expand(P, -1, -1), wf)  # P x (kk*B*S) x F
+        if self.pool.is_identity:
+            h = self._act(y)
+        elif self.pool.kind == "max":
+            h = self._act(MaxOverOffsets.apply(y.view(P, KK, -1, self.F)))  # f(max y) = max f(y)
+        else:
+            h = self._act(y).view(P, KK, -1, self.F).mean(1)
+        h = h.reshape(P, batch, self.S * self.F)
+        h = self._act(torch.baddbmm(b1, h, w1.view(P, -1, self.L)))
         return torch.log_softmax(torch.baddbmm(b2, h, w2), dim=-1)
 
     def mask_grads(self) -> None:
-        for p, m in zip(self.params, self.masks):
-            p.grad.mul_(m)
+        for t, m in self._masked:
+            t.grad.mul_(m)
 
     @torch.no_grad()
-    def measure(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean NLL and error of every candidate on (x, y), as two length-P tensors."""
-        nll = torch.zeros(len(self.archs), device=x.device, dtype=torch.float64)
-        wrong = torch.zeros(len(self.archs), device=x.device, dtype=torch.float64)
-        for xs, ys in zip(x.split(chunk), y.split(chunk)):
-            logp = self.forward(xs)
-            nll -= logp.gather(2, ys.expand(len(self.archs), -1).unsqueeze(2)).squeeze(2).double().sum(1)
+    def measure(self, patches: Patches, y: torch.Tensor, chunk: int = 1024) -> tuple[list[float], list[float]]:
+        """Mean NLL and error of every candidate on a split."""
+        P = len(self.archs)
+        nll = torch.zeros(P, dtype=torch.float64, device=y.device)
+        wrong = torch.zeros(P, dtype=torch.float64, device=y.device)
+        for idx in torch.arange(len(y), device=y.device).split(chunk):
+            ys = y[idx]
+            logp = self.forward(patches.batch(idx), len(idx))
+            nll -= logp.gather(2, ys.expand(P, -1).unsqueeze(2)).squeeze(2).double().sum(1)
             wrong += (logp.argmax(2) != ys).sum(1)
-        return nll / len(y), wrong / len(y)
+        return (nll / len(y)).tolist(), (wrong / len(y)).tolist()
 
     def extract(self) -> list[CNN]:
         """The candidates as ordinary networks, with their trained weights."""
@@ -189,17 +243,53 @@ class StackedGroup:
         out = []
         for p, a in enumerate(self.archs):
             m = build_model(a, self.input_shape, self.num_classes)
-            k, off, n = a.conv.kernel, (self.K - a.conv.kernel) // 2, a.linear
-            rows = slice(p * self.F, (p + 1) * self.F)
+            k, o, n = a.conv.kernel, (self.K - a.conv.kernel) // 2, a.linear
             with torch.no_grad():
-                m.conv.weight.copy_(conv_w[rows, :, off:off + k, off:off + k])
-                m.conv.bias.copy_(conv_b[rows])
-                m.linear1.weight.copy_(w1[p, :, :n].T)
+                m.conv.weight.copy_(conv_w[p, :, o : o + k, o : o + k].permute(3, 0, 1, 2))
+                m.conv.bias.copy_(conv_b[p, 0])
+                m.linear1.weight.copy_(w1[p, :, :, :n].permute(2, 1, 0).reshape(n, -1))
                 m.linear1.bias.copy_(b1[p, 0, :n])
                 m.linear2.weight.copy_(w2[p, :n].T)
                 m.linear2.bias.copy_(b2[p, 0])
             out.append(m)
         return out
+
+
+class FastAdamax:
+    """Adamax with PyTorch's update rule (weight decay added to the gradient), as a few
+    in-place multi-tensor operations: `torch.optim.Adamax` spends more time in Python per
+    step than this whole update takes on a small group."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, weight_decay: float,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.wd, self.betas, self.eps = params, lr, weight_decay, betas, eps
+        self.exp_avg = [torch.zeros_like(p) for p in params]
+        self.exp_inf = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        grads = [p.grad for p in self.params]
+        if self.wd:
+            torch._foreach_add_(grads, self.params, alpha=self.wd)
+        torch._foreach_lerp_(self.exp_avg, grads, 1 - b1)
+        torch._foreach_mul_(self.exp_inf, b2)
+        torch._foreach_abs_(grads)
+        torch._foreach_add_(grads, self.eps)
+        torch._foreach_maximum_(self.exp_inf, grads)
+        torch._foreach_addcdiv_(self.params, self.exp_avg, self.exp_inf, value=-self.lr / (1 - b1**self.t))
+
+
+def _optimizer(params: list[torch.Tensor], cfg: TrainConfig):
+    if cfg.optimizer == "adamax":
+        return FastAdamax(params, cfg.lr, cfg.weight_decay)
+    return make_optimizer(params, cfg)
 
 
 def train_group(
@@ -208,24 +298,30 @@ def train_group(
     cfg: TrainConfig,
     epochs: int,
     seed: int,
+    patch_cache: dict | None = None,
 ) -> tuple[StackedGroup, list[list[EpochStats]]]:
     """Train one group of compatible candidates together; per-candidate histories
-    (validation measured after the last epoch only)."""
+    (validation measured after the last epoch only). `patch_cache` lets groups with the
+    same patch layout share the unfolded data."""
     device = data.train.x.device
     shape, nc = data.input_shape, data.num_classes
     models = [build_model(c.arch, shape, nc, seed=c.init_seed) for c in candidates]
     group = StackedGroup([c.arch for c in candidates], models, shape, nc, device)
-    opt = make_optimizer(group.params, cfg)
-    x, y = data.train.x, data.train.y
-    cols = group.unfold_input(x)  # the input is shared: unfold it once
+    cache = patch_cache if patch_cache is not None else {}
+    key = group.patch_key()
+    if key not in cache:
+        cache[key] = (group.patches(data.train.x), group.patches(data.val.x))
+    train_patches, val_patches = cache[key]
+    opt = _optimizer(group.params, cfg)
+    y = data.train.y
     P, n = len(candidates), len(y)
     histories: list[list[EpochStats]] = [[] for _ in range(P)]
     for epoch in range(epochs):
         loss_sum = torch.zeros(P, device=device)
         wrong = torch.zeros(P, device=device)
         for idx in epoch_batches(n, cfg.batch_size, seed, epoch, device):
-            xb, yb = x[idx], y[idx]
-            logp = group.forward(xb, cols[idx])
+            yb = y[idx]
+            logp = group.forward(train_patches.batch(idx), len(idx))
             nll = -logp.gather(2, yb.expand(P, -1).unsqueeze(2)).squeeze(2).sum(1)  # per candidate
             opt.zero_grad(set_to_none=True)
             nll.sum().backward()
@@ -233,9 +329,8 @@ def train_group(
             opt.step()
             loss_sum += nll.detach()
             wrong += (logp.detach().argmax(2) != yb).sum(1)
-        last = epoch == epochs - 1
-        if last:
-            val_loss, val_error = (t.tolist() for t in group.measure(data.val.x, data.val.y))
+        if epoch == epochs - 1:
+            val_loss, val_error = group.measure(val_patches, data.val.y)
         else:
             val_loss = val_error = [float("nan")] * P
         for p in range(P):

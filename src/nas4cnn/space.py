@@ -223,6 +223,15 @@ class SearchSpace:
             genotype.append(labels.index(label))
         return tuple(genotype)
 
+    def canonical(self, genotype: Sequence[int]) -> Genotype:
+        """The representative of the genotypes that build the same network: pooling of size 1
+        is the identity whether 'avg' or 'max', so it maps to the first such choice."""
+        g = list(self.validate(genotype))
+        i = GENES.index("pooling")
+        if self.pooling[g[i]].is_identity:
+            g[i] = next(k for k, p in enumerate(self.pooling) if p.is_identity)
+        return tuple(g)
+
     def random_genotype(self, rng: np.random.Generator) -> Genotype:
         return tuple(int(rng.integers(n)) for n in self.sizes)
 
