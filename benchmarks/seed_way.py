@@ -61,3 +61,28 @@ def evaluate_seed_way(arch: Architecture, train: DataLoader, val: DataLoader, ep
     params = count_params(arch, (1, 8, 8), 10)
     return {"val_error": val_error, "val_nll": val_nll, "params": params,
             "objective": objective(val_error, params, nmax, lam)}
+
+
+class SeedWayEvaluator:
+    """Evaluates every requested genotype the seed's way: a fresh training each time, no
+    reuse, one model after another."""
+
+    def __init__(self, space, lam: float, epochs: int, nmax: int):
+        self.space, self.lam, self.epochs, self.nmax = space, lam, epochs, nmax
+        self.loaders = loaders()
+        self.n_requested = self.n_trained = 0
+
+    def evaluate(self, genotypes):
+        import time
+
+        from nas4cnn.evaluator import Evaluation
+
+        out = []
+        for g in genotypes:
+            start = time.perf_counter()
+            r = evaluate_seed_way(self.space.decode(g), *self.loaders, self.epochs, self.lam, self.nmax)
+            out.append(Evaluation(tuple(g), self.space.name(g), r["params"], r["val_error"], r["val_nll"],
+                                  r["objective"], time.perf_counter() - start))
+        self.n_requested += len(genotypes)
+        self.n_trained += len(genotypes)
+        return out

@@ -128,3 +128,20 @@ def test_out_holding_a_run_is_not_overwritten(tmp_path):
     r = cli("search", *SMALL, "--out", out)
     assert r.returncode == 2 and "already holds a run" in r.stderr
     assert (out / "summary.json").read_text() == "{}"
+
+
+def test_diverging_training_fails_candidates_not_the_program(tmp_path):
+    import sqlite3
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[train]\nlr = 1e30\n")  # 1e6 only makes the loss huge: log-softmax is stable
+    out = tmp_path / "run"
+    r = cli("search", "--config", cfg, *SMALL, "--out", out, "--workers", "1")
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert "Traceback" not in r.stderr
+    assert lines[-1].startswith("nas4cnn search: failed: every one of the 12 evaluations failed to train")
+    rows = sqlite3.connect(out / "run.db").execute("SELECT status, reason FROM evaluations").fetchall()
+    assert rows and all(s == "failed" and r.startswith("loss became") for s, r in rows)
+    gens = sqlite3.connect(out / "run.db").execute("SELECT count(*) FROM generations").fetchone()[0]
+    assert gens == 3  # every generation ran

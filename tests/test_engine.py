@@ -41,7 +41,8 @@ def test_candidate_in_a_group_matches_the_candidate_alone(shape):
     assert any(len(g) > 1 for g in groups)
     for idx in groups:
         members = [cands[i] for i in idx]
-        group, hists = train_group(members, data, cfg, epochs=3, seed=0)
+        group, hists, failed = train_group(members, data, cfg, epochs=3, seed=0)
+        assert failed == [None] * len(members)
         for cand, trained, hist in zip(members, group.extract(), hists):
             model, solo = alone(cand, data, cfg, 3)
             for a, b in zip(trained.parameters(), model.parameters()):
@@ -57,8 +58,8 @@ def test_no_leak_between_candidates(small_data):
     b = Candidate(SPACE.decode((1, 1, 2, 1, 8)), 2)
     b_other_init = Candidate(b.arch, 3)
     assert group_key(a.arch) == group_key(b.arch)
-    ga, _ = train_group([a, b], small_data, cfg, 2, seed=0)
-    gb, _ = train_group([a, b_other_init], small_data, cfg, 2, seed=0)
+    ga, _, _ = train_group([a, b], small_data, cfg, 2, seed=0)
+    gb, _, _ = train_group([a, b_other_init], small_data, cfg, 2, seed=0)
     for p, q in zip(ga.extract()[0].parameters(), gb.extract()[0].parameters()):
         assert torch.allclose(p, q, atol=1e-6)
     assert not torch.allclose(ga.extract()[1].linear2.weight, gb.extract()[1].linear2.weight)
@@ -91,3 +92,46 @@ def test_fast_adamax_matches_torch():
         ref.step()
     for p, q in zip(ps, qs):
         assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_a_diverging_candidate_fails_alone(small_data, monkeypatch):
+    cfg = TrainConfig(batch_size=16)
+    good = Candidate(SPACE.decode((1, 0, 0, 1, 3)), 1)
+    bad = Candidate(SPACE.decode((1, 1, 2, 1, 8)), 2)
+    real_build = build_model
+
+    def build(arch, shape, k, seed=None):  # the bad candidate starts with enormous weights
+        m = real_build(arch, shape, k, seed=seed)
+        if seed == bad.init_seed:
+            with torch.no_grad():
+                m.linear2.weight.mul_(1e38)
+                m.linear2.bias.fill_(float("inf"))
+        return m
+
+    monkeypatch.setattr("nas4cnn.engine.build_model", build)
+    group, hists, failed = train_group([good, bad], small_data, cfg, 2, seed=0)
+    assert failed[0] is None and failed[1].startswith("loss became") and "epoch 1, step 1" in failed[1]
+    monkeypatch.setattr("nas4cnn.engine.build_model", real_build)
+    solo_group, solo_hists, _ = train_group([good], small_data, cfg, 2, seed=0)
+    for p, q in zip(group.extract()[0].parameters(), solo_group.extract()[0].parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+    assert hists[0][-1].val_error == solo_hists[0][-1].val_error
+    assert all(torch.isfinite(t).all() for t in group.params)
+
+
+def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
+    from nas4cnn.executors import TrainJob, run_group
+
+    cands = [Candidate(SPACE.decode((1, 0, i % 5, 1, i)), i) for i in range(4)]
+    too_big = cands[2]
+    real = train_group
+
+    def fake(group, *args, **kw):
+        if len(group) > 1 or group[0] is too_big:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
+        return real(group, *args, **kw)
+
+    monkeypatch.setattr("nas4cnn.executors.local.train_group", fake)
+    res = run_group(small_data, TrainJob(TrainConfig(), 1, 0), cands, {})
+    assert res.failed == [None, None, "out of memory on cpu", None]
+    assert [v == v for v in res.val_error] == [True, True, False, True]

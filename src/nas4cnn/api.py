@@ -14,19 +14,31 @@ from tqdm.auto import tqdm
 
 from . import rundir
 from .checkpoint import load_model, save_model
-from .config import RunConfig, validate
+from .config import RunConfig, config_from_dict, validate
 from .data import DataSet, load_dataset
+from .errors import ConfigError, RunDirError
 from .evaluator import Evaluation, Evaluator
-from .executors import resolve_device
+from .executors import LocalExecutor, TrainJob, resolve_device
 from .final import FinalResult, train_final
 from .model import CNN, check_space_fits, max_params
-from .plots import plot_curves, plot_progression
-from .search import SearchResult, run_search
+from .plots import plot_curves
+from .search import run_search
 from .space import Genotype, SearchSpace
+from .store import RunStore
+from .summary import write_outputs
 
 log = logging.getLogger(__name__)
 
 GenotypeLike = str | Sequence[int]
+EXECUTORS = ("local", "ray")
+
+
+class Interrupted(Exception):
+    """The user stopped a search (Ctrl-C); everything finished so far is in the store."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"interrupted; finished work is saved in {path}")
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -53,47 +65,124 @@ def resolve_genotype(space: SearchSpace, genotype: GenotypeLike, what: str = "ge
     return space.validate(list(genotype), what)
 
 
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _check_same_config(stored: dict, given: dict) -> None:
+    a, b = _flatten(stored), _flatten(given)
+    diffs = [f"{k} is {a.get(k)!r} in the run but {b.get(k)!r} here" for k in sorted(set(a) | set(b))
+             if a.get(k) != b.get(k)]
+    if diffs:
+        raise ConfigError(f"--resume: the run was made with another configuration: {'; '.join(diffs)}")
+
+
+def _make_executor(kind: str, data: DataSet, job: TrainJob, device: str, workers: int | None,
+                   ray_address: str | None):
+    if kind == "local":
+        return LocalExecutor(data, job, device, workers)
+    if kind == "ray":
+        from .executors.ray import RayExecutor
+
+        return RayExecutor(data, job, address=ray_address, device=device)
+    raise ConfigError(f"--executor must be one of {list(EXECUTORS)}; got {kind!r}")
+
+
 def search(
     config: RunConfig | None = None,
     *,
     out: str | Path | None = None,
+    resume: str | Path | None = None,
     data: DataSet | None = None,
     device: str = "auto",
     workers: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
     progress: bool = False,
 ) -> Run:
-    """Run the search, train the winner from scratch, and write the run directory."""
-    config, data = prepare(config, data)
+    """Run the search (or continue an interrupted one with `resume`), train the winner from
+    scratch, and write the run directory. Every finished evaluation is committed to the run's
+    store as it completes."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor must be one of {list(EXECUTORS)}; got {executor!r}")
+    if resume is not None:
+        path = Path(resume)
+        store = RunStore.open(path)
+        try:
+            if store.status == "finished":
+                if not (path / rundir.SUMMARY).exists():  # killed after finishing, before writing
+                    write_outputs(path, store)
+                    return load_run(path)
+                raise RunDirError(f"--resume: the run in {str(path)!r} is already finished")
+            stored = config_from_dict(store.config, source=f"{path}/run.db")
+            if config is not None:
+                _check_same_config(store.config, config.to_dict())
+            config, data = prepare(stored, data)
+            want = store.info["execution"]["device"]
+            got = resolve_device(device).type
+            if got != want:
+                raise ConfigError(f"--device: the run was made on {want!r} and would not give the same "
+                                  f"results on {got!r}; resume with --device {want}")
+        except BaseException:
+            store.close()
+            raise
+    else:
+        config, data = prepare(config, data)
+        path = rundir.choose_run_dir(out, config.search.seed)
     s = config.search
-    path = rundir.choose_run_dir(out, s.seed)
-    evaluator = Evaluator(config.space, data, config.train, s.lam, s.seed, device, workers)
-    rundir.make_run_dir(path)
+    job = TrainJob(config.train, config.train.epochs, s.seed)
+    ex = _make_executor(executor, data, job, device, workers, ray_address)
+    evaluator = Evaluator(config.space, data, config.train, s.lam, s.seed, executor=ex)
+    if resume is None:
+        try:
+            rundir.make_run_dir(path)
+            store = RunStore.create(path, config.to_dict(), _info(data, evaluator))
+        except BaseException:
+            evaluator.close()
+            raise
     log.info("run directory: %s", path)
 
-    bar = tqdm(total=s.generations + 1, desc="search", unit="gen", disable=not progress)
-    with open(path / rundir.EVALUATIONS, "w", encoding="utf-8") as ev_file:
+    done = len(store.generations())
+    bar = tqdm(total=s.generations + 1, initial=done, desc="search", unit="gen", disable=not progress)
+    try:
+        with open(path / rundir.EVALUATIONS, "a", encoding="utf-8") as live:
 
-        def on_generation(record, results: list[Evaluation]) -> None:
-            for r in results:
-                ev_file.write(json.dumps({"generation": record.generation, **r.to_dict()}) + "\n")
-            ev_file.flush()
-            bar.set_postfix(best=f"{record.global_best:.4f}", trained=evaluator.n_trained)
-            bar.update()
+            def on_generation(record, results: list[Evaluation]) -> None:
+                for r in results:
+                    live.write(json.dumps({"generation": record.generation, **r.to_dict()}) + "\n")
+                live.flush()
+                bar.set_postfix(best=f"{record.global_best:.4f}", trained=evaluator.n_trained)
+                bar.update()
 
-        try:
-            result = run_search(config, evaluator, on_generation)
-        finally:
-            bar.close()
-            evaluator.close()
-
-    final = train(result.best.genotype, config, data=data, device=str(evaluator.device), progress=progress)
-    summary = _summary(config, data, evaluator.nmax, result, final)
-    summary["execution"] = {"device": str(evaluator.device), "workers": evaluator.executor.workers}
-    save_model(final.model, path / rundir.MODEL, final.genotype, extra={"config": config.to_dict()})
-    plot_progression(result.generations, path / rundir.PROGRESSION_PNG)
-    plot_curves(final.history, final.test_nll, final.test_error, path / rundir.CURVES_PNG)
-    rundir.write_json(path / rundir.SUMMARY, summary)
+            result = run_search(config, evaluator, store, on_generation)
+        evaluator.close()
+        final = train(result.best.genotype, config, data=data, device=str(evaluator.device), progress=progress)
+        save_model(final.model, path / rundir.MODEL, final.genotype, extra={"config": config.to_dict()})
+        store.finish({**final.metrics(), "history": [asdict(h) for h in final.history]})
+        summary = write_outputs(path, store)
+    except KeyboardInterrupt:
+        raise Interrupted(path) from None
+    finally:
+        bar.close()
+        evaluator.close()
+        store.close()
     return Run(path, summary, final.model)
+
+
+def rebuild(run_dir: str | Path) -> dict:
+    """Rewrite a run's summary.json, evaluations.jsonl and plots from its store alone."""
+    path = Path(run_dir)
+    store = RunStore.open(path)
+    try:
+        return write_outputs(path, store)
+    finally:
+        store.close()
 
 
 def evaluate(
@@ -164,36 +253,15 @@ def space_info(config: RunConfig | None = None, data: DataSet | None = None) -> 
     }
 
 
-def _summary(config: RunConfig, data: DataSet, nmax: int, result: SearchResult, final: FinalResult) -> dict:
-    b = result.best
+def _info(data: DataSet, evaluator: Evaluator) -> dict:
     return {
-        "config": config.to_dict(),
         "dataset": {
             "name": data.name,
             "input_shape": list(data.input_shape),
             "num_classes": data.num_classes,
             "sizes": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
         },
-        "nmax": nmax,
-        "best": {
-            "genotype": list(b.genotype),
-            "arch": b.arch,
-            "params": b.params,
-            "objective": b.objective,
-            "val_error": b.val_error,
-            "val_nll": b.val_nll,
-        },
-        "global_best": [r.global_best for r in result.generations],
-        "local_best": [r.local_best for r in result.generations],
-        "n_evaluations": result.n_requested,
-        "n_trained": result.n_trained,
-        "test_error": final.test_error,
-        "test_nll": final.test_nll,
-        "final": {**final.metrics(), "history": [asdict(h) for h in final.history]},
-        "seconds": {
-            "search": round(result.seconds, 3),
-            "final": round(final.seconds, 3),
-            "total": round(result.seconds + final.seconds, 3),
-        },
+        "nmax": evaluator.nmax,
+        "execution": {"device": evaluator.device.type},
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
     }

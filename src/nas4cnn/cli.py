@@ -10,6 +10,7 @@ import sys
 from . import api
 from .config import RunConfig, load_config
 from .errors import ConfigError, Nas4cnnError
+from .search import SearchFailed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-duplicates", action="store_true",
                    help="the seed's exact survivor rule: copies of a genotype may fill the population")
     s.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
+    s.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from what it committed")
+    s.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="where candidates train: this machine (default) or a Ray cluster")
+    s.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (host:port) for --executor ray")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s.add_argument("--workers", type=int, help="worker processes (default: one per core on a CPU, 1 on a GPU)")
@@ -59,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", metavar="DIR", help="save the model, curves and metrics here")
     t.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rb = sub.add_parser("rebuild", help="rewrite a run's summary, evaluation list and plots from its store")
+    rb.add_argument("run", metavar="DIR", help="run directory")
 
     sp = sub.add_parser("space", help="show the search space, its size and Nmax")
     sp.add_argument("--config", metavar="FILE", help="TOML file with a [space] section")
@@ -82,8 +90,20 @@ def _config(args: argparse.Namespace) -> RunConfig:
     return config
 
 
+_SETTINGS = ("config", "seed", "generations", "population", "epochs", "lam", "final_epochs")
+
+
 def _cmd_search(args: argparse.Namespace) -> None:
-    run = api.search(_config(args), out=args.out, device=args.device, workers=args.workers, progress=not args.quiet)
+    if args.resume and args.out:
+        raise ConfigError("--resume and --out: give one of them; a resumed run stays in its own folder")
+    given = any(getattr(args, k) is not None for k in _SETTINGS) or args.keep_duplicates
+    config = _config(args) if (given or not args.resume) else None
+    try:
+        run = api.search(config, out=args.out, resume=args.resume, device=args.device, workers=args.workers,
+                         executor=args.executor, ray_address=args.ray_address, progress=not args.quiet)
+    except api.Interrupted as e:
+        print(f"nas4cnn search: interrupted; resume with: nas4cnn search --resume {e.path}", file=sys.stderr)
+        raise SystemExit(130) from None
     s = run.summary
     rows = [
         ("best architecture", s["best"]["arch"]),
@@ -93,7 +113,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
         ("validation error", f"{s['best']['val_error']:.4f}"),
         ("test error", f"{s['test_error']:.4f}"),
         ("test NLL", f"{s['test_nll']:.4f}"),
-        ("evaluations", f"{s['n_evaluations']} requested, {s['n_trained']} trained"),
+        ("evaluations", f"{s['n_evaluations']} requested, {s['n_trained']} trained, {s['n_failed']} failed"),
         ("time", f"{s['seconds']['search']:.1f} s search + {s['seconds']['final']:.1f} s final"),
         ("run directory", str(run.path)),
     ]
@@ -127,6 +147,11 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(f"saved to {args.out}")
 
 
+def _cmd_rebuild(args: argparse.Namespace) -> None:
+    s = api.rebuild(args.run)
+    print(f"rebuilt {args.run}: {s['n_generations']} generations, {s['n_trained']} networks, status {s['status']}")
+
+
 def _cmd_space(args: argparse.Namespace) -> None:
     info = api.space_info(load_config(args.config))
     if args.json:
@@ -145,7 +170,13 @@ def _table(rows: list[tuple[str, str]]) -> None:
         print(f"{k:<{width}}  {v}")
 
 
-COMMANDS = {"search": _cmd_search, "evaluate": _cmd_evaluate, "train": _cmd_train, "space": _cmd_space}
+COMMANDS = {
+    "search": _cmd_search,
+    "evaluate": _cmd_evaluate,
+    "train": _cmd_train,
+    "space": _cmd_space,
+    "rebuild": _cmd_rebuild,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         COMMANDS[args.command](args)
+    except SearchFailed as e:
+        print(f"nas4cnn {args.command}: failed: {e}", file=sys.stderr)
+        return 1
     except Nas4cnnError as e:
         print(f"nas4cnn {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -220,6 +220,14 @@ class StackedGroup:
         h = self._act(torch.baddbmm(b1, h, w1.view(P, -1, self.L)))
         return torch.log_softmax(torch.baddbmm(b2, h, w2), dim=-1)
 
+    @torch.no_grad()
+    def zero_candidates(self, which: torch.Tensor, grads: bool = False) -> None:
+        """Zero the weights (or their gradients) of the candidates selected by `which`."""
+        for t in self.params:
+            target = t.grad if grads else t
+            if target is not None:
+                target[which] = 0
+
     def mask_grads(self) -> None:
         for t, m in self._masked:
             t.grad.mul_(m)
@@ -299,10 +307,12 @@ def train_group(
     epochs: int,
     seed: int,
     patch_cache: dict | None = None,
-) -> tuple[StackedGroup, list[list[EpochStats]]]:
-    """Train one group of compatible candidates together; per-candidate histories
-    (validation measured after the last epoch only). `patch_cache` lets groups with the
-    same patch layout share the unfolded data."""
+) -> tuple[StackedGroup, list[list[EpochStats]], list[str | None]]:
+    """Train one group of compatible candidates together. Returns the group, per-candidate
+    histories (validation measured after the last epoch only) and per-candidate failure
+    reasons (None for a candidate that trained). A candidate whose loss becomes NaN or
+    infinite stops at once: its weights are zeroed and frozen, and the others go on.
+    `patch_cache` lets groups with the same patch layout share the unfolded data."""
     device = data.train.x.device
     shape, nc = data.input_shape, data.num_classes
     models = [build_model(c.arch, shape, nc, seed=c.init_seed) for c in candidates]
@@ -316,19 +326,35 @@ def train_group(
     y = data.train.y
     P, n = len(candidates), len(y)
     histories: list[list[EpochStats]] = [[] for _ in range(P)]
+    failed: list[str | None] = [None] * P
+    alive = torch.ones(P, dtype=torch.bool, device=device)
+    step = 0
     for epoch in range(epochs):
         loss_sum = torch.zeros(P, device=device)
         wrong = torch.zeros(P, device=device)
         for idx in epoch_batches(n, cfg.batch_size, seed, epoch, device):
+            step += 1
             yb = y[idx]
             logp = group.forward(train_patches.batch(idx), len(idx))
             nll = -logp.gather(2, yb.expand(P, -1).unsqueeze(2)).squeeze(2).sum(1)  # per candidate
+            bad = ~torch.isfinite(nll.detach()) & alive
+            if bad.any():
+                for p in bad.nonzero().flatten().tolist():
+                    kind = "nan" if torch.isnan(nll[p]) else "inf"
+                    failed[p] = f"loss became {kind} in epoch {epoch + 1}, step {step}"
+                alive &= ~bad
             opt.zero_grad(set_to_none=True)
-            nll.sum().backward()
+            torch.where(alive, nll, 0.0).sum().backward()
             group.mask_grads()
+            if not alive.all():
+                group.zero_candidates(~alive, grads=True)
             opt.step()
+            if not alive.all():
+                group.zero_candidates(~alive)
             loss_sum += nll.detach()
             wrong += (logp.detach().argmax(2) != yb).sum(1)
+        if not alive.any():
+            break
         if epoch == epochs - 1:
             val_loss, val_error = group.measure(val_patches, data.val.y)
         else:
@@ -337,4 +363,4 @@ def train_group(
             histories[p].append(
                 EpochStats(epoch + 1, loss_sum[p].item() / n, wrong[p].item() / n, val_loss[p], val_error[p])
             )
-    return group, histories
+    return group, histories, failed

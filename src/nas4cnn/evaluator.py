@@ -3,13 +3,16 @@
 A genotype's result depends only on (run seed, genotype, training config), so a genotype
 seen before in this run, or one that builds the same network (see
 `SearchSpace.canonical`), reuses the recorded result instead of training again. New
-genotypes are trained together, in groups, by the population-batched engine.
+genotypes are trained together, in groups, by the population-batched engine. A candidate
+whose training fails (non-finite loss, out of memory) is a result too: objective infinity,
+with the reason.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -17,7 +20,7 @@ import torch
 from .config import TrainConfig
 from .data import DataSet
 from .engine import Candidate, make_groups
-from .executors import LocalExecutor, TrainJob
+from .executors import GroupResult, LocalExecutor, TrainJob
 from .model import count_params, max_params
 from .objective import objective
 from .seeding import INIT, derive_seed
@@ -33,14 +36,27 @@ class Evaluation:
     params: int
     val_error: float
     val_nll: float
-    objective: float
+    objective: float  # infinity for a failed candidate, so it ranks last
     seconds: float  # this network's share of its group's training time; 0 when reused
     cached: bool = False  # True when the result was reused, not trained for this request
+    failed: str | None = None  # why training failed, None if it did not
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["genotype"] = list(self.genotype)
+        for k in ("val_error", "val_nll", "objective"):
+            if not math.isfinite(d[k]):
+                d[k] = None
         return d
+
+    def as_request(self, genotype: Genotype, name: str, first: bool) -> Evaluation:
+        """This network's result as seen by a request for `genotype` (maybe an equivalent one)."""
+        return Evaluation(genotype, name, self.params, self.val_error, self.val_nll, self.objective,
+                          self.seconds if first else 0.0, not first, self.failed)
 
 
 def init_seed(seed: int, genotype: Genotype) -> int:
@@ -57,6 +73,7 @@ class Evaluator:
         seed: int,
         device: str | torch.device = "cpu",
         workers: int | None = None,
+        executor=None,
     ):
         self.space = space
         self.lam = lam
@@ -64,14 +81,25 @@ class Evaluator:
         self.input_shape = data.input_shape
         self.num_classes = data.num_classes
         self.nmax = max_params(space, data.input_shape, data.num_classes)
-        self.executor = LocalExecutor(data, TrainJob(train, train.epochs, seed), device, workers)
+        self.executor = executor or LocalExecutor(data, TrainJob(train, train.epochs, seed), device, workers)
         self.n_requested = 0
         self.n_trained = 0
+        self.on_trained: Callable[[list[Evaluation]], None] | None = None
         self._cache: dict[Genotype, Evaluation] = {}
+        self._recovered: dict[Genotype, Evaluation] = {}
 
     @property
     def device(self) -> torch.device:
         return self.executor.device
+
+    def preload(self, done: Iterable[Evaluation], pending: Iterable[Evaluation], n_requested: int) -> None:
+        """Resume: `done` were trained in finished generations; `pending` were committed by an
+        unfinished generation, and are reused when that generation asks for their group."""
+        for e in done:
+            self._cache[e.genotype] = e
+        self._recovered = {e.genotype: e for e in pending}
+        self.n_trained = len(self._cache)
+        self.n_requested = n_requested
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[Evaluation]:
         requested = [self.space.validate(g) for g in genotypes]
@@ -80,36 +108,52 @@ class Evaluator:
         if new:
             self._train(new)
         self.n_requested += len(requested)
+        first = set(new)
         out = []
-        seen_now = set(new)
         for g, c in zip(requested, canon):
-            base = self._cache[c]
-            first = c in seen_now
-            seen_now.discard(c)
-            out.append(Evaluation(
-                genotype=g, arch=self.space.name(g), params=base.params, val_error=base.val_error,
-                val_nll=base.val_nll, objective=base.objective, seconds=base.seconds if first else 0.0,
-                cached=not first,
-            ))
+            out.append(self._cache[c].as_request(g, self.space.name(g), c in first))
+            first.discard(c)
         return out
 
     def _train(self, genotypes: list[Genotype]) -> None:
+        # Groups are formed from all of this generation's new networks, as in a run that was
+        # never interrupted, so that a resumed run trains exactly the same groups.
         cands = [Candidate(self.space.decode(g), init_seed(self.seed, g)) for g in genotypes]
         overhead = 50_000 if self.device.type == "cpu" else 1e12
         groups = make_groups(cands, self.input_shape, overhead)
         params = [count_params(c.arch, self.input_shape, self.num_classes) for c in cands]
-        results = self.executor.run([[cands[i] for i in g] for g in groups],
-                                    costs=[sum(params[i] for i in g) for g in groups])
-        for idx, res in zip(groups, results):
-            for k, i in enumerate(idx):
+        todo = []
+        for idx in groups:
+            if all(genotypes[i] in self._recovered for i in idx):
+                for i in idx:
+                    self._cache[genotypes[i]] = self._recovered.pop(genotypes[i])
+            else:
+                todo.append(idx)
+
+        def record(k: int, res: GroupResult) -> None:
+            idx = todo[k]
+            evals = []
+            for j, i in enumerate(idx):
                 g = genotypes[i]
-                self._cache[g] = Evaluation(
-                    genotype=g, arch=self.space.name(g), params=params[i], val_error=res.val_error[k],
-                    val_nll=res.val_nll[k], objective=objective(res.val_error[k], params[i], self.nmax, self.lam),
-                    seconds=res.seconds / len(idx),
-                )
+                ok = res.failed[j] is None
+                evals.append(Evaluation(
+                    genotype=g, arch=self.space.name(g), params=params[i],
+                    val_error=res.val_error[j], val_nll=res.val_nll[j],
+                    objective=objective(res.val_error[j], params[i], self.nmax, self.lam) if ok else math.inf,
+                    seconds=res.seconds / len(idx), failed=res.failed[j],
+                ))
+                if not ok:
+                    log.warning("%s failed: %s", evals[-1].arch, res.failed[j])
+            if self.on_trained is not None:
+                self.on_trained(evals)
+            for e in evals:
+                self._cache[e.genotype] = e
+
+        if todo:
+            self.executor.run([[cands[i] for i in idx] for idx in todo],
+                              costs=[sum(params[i] for i in idx) for idx in todo], on_result=record)
         self.n_trained += len(genotypes)
-        log.debug("trained %d networks in %d groups", len(genotypes), len(groups))
+        log.debug("trained %d networks in %d groups", len(genotypes), len(todo))
 
     def close(self) -> None:
         self.executor.close()

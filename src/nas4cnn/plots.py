@@ -17,8 +17,11 @@ from .train import EpochStats  # noqa: E402
 def plot_progression(records: Sequence[GenerationRecord], path: str | Path) -> None:
     gens = [r.generation for r in records]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(gens, [r.global_best for r in records], label="global best", lw=2)
-    ax.plot(gens, [r.local_best for r in records], label="local best (this generation)", lw=1, alpha=0.8)
+    nan = float("nan")
+    finite = [(r.global_best if r.global_best < float("inf") else nan,
+               r.local_best if r.local_best < float("inf") else nan) for r in records]
+    ax.plot(gens, [g for g, _ in finite], label="global best", lw=2)
+    ax.plot(gens, [loc for _, loc in finite], label="local best (this generation)", lw=1, alpha=0.8)
     ax.set_xlabel("generation")
     ax.set_ylabel("objective (val error + λ·Np/Nmax)")
     ax.set_title("Objective progression")

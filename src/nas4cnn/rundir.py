@@ -29,7 +29,7 @@ def choose_run_dir(out: str | Path | None, seed: int, root: str | Path = "runs")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise RunDirError(f"--out: expected a folder for the run; got the file {str(path)!r}")
-    if path.is_dir() and any((path / name).exists() for name in (SUMMARY, EVALUATIONS, MODEL)):
+    if path.is_dir() and any((path / name).exists() for name in (SUMMARY, EVALUATIONS, MODEL, "run.db")):
         raise RunDirError(f"--out: {str(path)!r} already holds a run; choose a new folder")
     return path
 

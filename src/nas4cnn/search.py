@@ -1,25 +1,65 @@
-"""The ask / evaluate / tell loop: the one place where strategy and evaluator meet."""
+"""The ask / evaluate / tell loop: the one place where strategy, evaluator and store meet.
+
+With a store, every generation is committed after its evaluations, together with the
+strategy's state, so a killed search continues from its last finished generation, reuses
+every evaluation committed since, and ends exactly as an uninterrupted one would.
+"""
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from .config import RunConfig
+from .errors import Nas4cnnError
 from .evaluator import Evaluation, Evaluator
 from .seeding import STRATEGY, derive_seed
-from .space import Genotype
+from .space import Genotype, SearchSpace
+from .store import RunStore, StoredEvaluation, StoredGeneration
 from .strategies import make_strategy
+
+
+class SearchFailed(Nas4cnnError):
+    """Every candidate of the search failed to train."""
 
 
 @dataclass(frozen=True)
 class GenerationRecord:
     generation: int
-    global_best: float  # best objective found so far
-    local_best: float  # best objective among this generation's new evaluations
-    best_genotype: Genotype
-    best_arch: str
+    global_best: float  # best objective found so far (infinity while every candidate failed)
+    local_best: float  # best objective among this generation's evaluations
+    best_genotype: Genotype | None
+    best_arch: str | None
+
+
+@dataclass
+class History:
+    """Per-generation records and every evaluation, in request order."""
+
+    records: list[GenerationRecord] = field(default_factory=list)
+    evaluations: list[tuple[int, Evaluation]] = field(default_factory=list)
+    best: Evaluation | None = None
+    seconds: float = 0.0
+
+    def add(self, generation: int, results: Sequence[Evaluation], seconds: float) -> GenerationRecord:
+        ok = [r for r in results if r.ok]
+        local = min(ok, key=lambda r: r.objective) if ok else None
+        if local is not None and (self.best is None or local.objective < self.best.objective):
+            self.best = local
+        b = self.best
+        record = GenerationRecord(
+            generation,
+            b.objective if b else math.inf,
+            local.objective if local else math.inf,
+            b.genotype if b else None,
+            b.arch if b else None,
+        )
+        self.records.append(record)
+        self.evaluations.extend((generation, r) for r in results)
+        self.seconds += seconds
+        return record
 
 
 @dataclass(frozen=True)
@@ -32,9 +72,31 @@ class SearchResult:
     seconds: float
 
 
+def stored_evaluation(e: StoredEvaluation) -> Evaluation:
+    return Evaluation(e.canonical, e.arch, e.params, e.val_error, e.val_nll, e.objective, e.seconds,
+                      failed=e.reason if e.status == "failed" else None)
+
+
+def replay(space: SearchSpace, generations: Sequence[StoredGeneration],
+           evaluations: Sequence[StoredEvaluation]) -> History:
+    """Rebuild the history of finished generations from the store."""
+    trained = {e.canonical: stored_evaluation(e) for e in evaluations}
+    history = History()
+    seen: set[Genotype] = set()
+    for g in generations:
+        results = []
+        for genotype in g.genotypes:
+            c = space.canonical(genotype)
+            results.append(trained[c].as_request(genotype, space.name(genotype), c not in seen))
+            seen.add(c)
+        history.add(g.generation, results, g.seconds)
+    return history
+
+
 def run_search(
     config: RunConfig,
     evaluator: Evaluator,
+    store: RunStore | None = None,
     on_generation: Callable[[GenerationRecord, list[Evaluation]], None] | None = None,
 ) -> SearchResult:
     """Generation 0 is the initial population; then `config.search.generations` more."""
@@ -42,28 +104,50 @@ def run_search(
     strategy = make_strategy(
         s.strategy, config.space, s.population, derive_seed(STRATEGY, s.seed), distinct=s.distinct_survivors
     )
-    start = time.perf_counter()
-    best: Evaluation | None = None
-    records: list[GenerationRecord] = []
-    evaluations: list[tuple[int, Evaluation]] = []
-    for generation in range(s.generations + 1):
+    history = History()
+    start = 0
+    if store is not None:
+        generations, stored = store.generations(), store.evaluations()
+        if generations:
+            start = generations[-1].generation + 1
+            strategy.load_state_dict(generations[-1].strategy_state)
+            history = replay(config.space, generations, stored)
+        evaluator.preload(
+            [stored_evaluation(e) for e in stored if e.generation < start],
+            [stored_evaluation(e) for e in stored if e.generation == start],
+            n_requested=sum(len(g.genotypes) for g in generations),
+        )
+    for generation in range(start, s.generations + 1):
+        began = time.perf_counter()
+        if store is not None:
+            evaluator.on_trained = lambda evals, gen=generation: store.add_evaluations(
+                [StoredEvaluation(gen, e.genotype, e.arch, e.params, e.val_error, e.val_nll, e.objective,
+                                  e.seconds, "failed" if e.failed else "ok", e.failed) for e in evals]
+            )
         genotypes = strategy.ask()
         results = evaluator.evaluate(genotypes)
         strategy.tell(genotypes, [r.objective for r in results])
-        local = min(results, key=lambda r: r.objective)
-        if best is None or local.objective < best.objective:
-            best = local
-        record = GenerationRecord(generation, best.objective, local.objective, best.genotype, best.arch)
-        records.append(record)
-        evaluations.extend((generation, r) for r in results)
+        seconds = time.perf_counter() - began
+        record = history.add(generation, results, seconds)
+        if store is not None:
+            store.add_generation(StoredGeneration(
+                generation, list(genotypes), record.global_best, record.local_best, record.best_genotype,
+                record.best_arch, strategy.state_dict(), seconds,
+            ))
         if on_generation is not None:
             on_generation(record, results)
-    assert best is not None
+    evaluator.on_trained = None
+    if history.best is None:
+        reasons = {e.failed for _, e in history.evaluations if e.failed}
+        raise SearchFailed(
+            f"every one of the {len(history.evaluations)} evaluations failed to train "
+            f"(for example: {sorted(reasons)[0] if reasons else 'unknown'}); check the training settings"
+        )
     return SearchResult(
-        best=best,
-        generations=records,
-        evaluations=evaluations,
+        best=history.best,
+        generations=history.records,
+        evaluations=history.evaluations,
         n_requested=evaluator.n_requested,
         n_trained=evaluator.n_trained,
-        seconds=time.perf_counter() - start,
+        seconds=history.seconds,
     )

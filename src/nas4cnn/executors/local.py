@@ -8,12 +8,15 @@ parallelism comes from running groups side by side.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import torch
@@ -37,9 +40,22 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class GroupResult:
+    """Per candidate: validation NLL and error (NaN when it failed) and why it failed (None if
+    it trained); the group's training time."""
+
     val_nll: list[float]
     val_error: list[float]
+    failed: list[str | None]
     seconds: float
+
+    @staticmethod
+    def concat(parts: Sequence[GroupResult]) -> GroupResult:
+        return GroupResult(
+            [v for p in parts for v in p.val_nll],
+            [v for p in parts for v in p.val_error],
+            [f for p in parts for f in p.failed],
+            sum(p.seconds for p in parts),
+        )
 
 
 def resolve_device(device: str) -> torch.device:
@@ -72,22 +88,60 @@ def _single_thread(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: dict) -> GroupResult:
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: dict) -> GroupResult:
+    """Train one group. If the device runs out of memory, the group is split in halves and
+    retried; a single candidate that does not fit is recorded as failed, not raised."""
     start = time.perf_counter()
-    group, hist = train_group(cands, data, job.train, job.epochs, job.seed, patch_cache=cache)
-    return GroupResult([h[-1].val_loss for h in hist], [h[-1].val_error for h in hist], time.perf_counter() - start)
+    try:
+        _, hist, failed = train_group(cands, data, job.train, job.epochs, job.seed, patch_cache=cache)
+    except RuntimeError as e:
+        if not _is_oom(e):
+            raise
+        if data.train.x.is_cuda:
+            torch.cuda.empty_cache()
+        if len(cands) == 1:
+            log.warning("%s does not fit in memory on %s", cands[0].arch.name, data.train.x.device)
+            nan = float("nan")
+            return GroupResult([nan], [nan], [f"out of memory on {data.train.x.device}"], time.perf_counter() - start)
+        half = len(cands) // 2
+        return GroupResult.concat([run_group(data, job, cands[:half], cache), run_group(data, job, cands[half:], cache)])
+    nan = float("nan")
+    return GroupResult(
+        [nan if f else h[-1].val_loss for h, f in zip(hist, failed)],
+        [nan if f else h[-1].val_error for h, f in zip(hist, failed)],
+        failed,
+        time.perf_counter() - start,
+    )
 
 
 _WORKER: dict = {}
+# Forked workers start in milliseconds and share the parent's data pages; they only ever
+# run single-threaded CPU work, and a GPU is driven from the parent alone, so fork is safe.
+_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _worker_init(data: DataSet, job: TrainJob) -> None:
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive a killed parent (it would hold the parent's pipes open)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker_init(data: DataSet, job: TrainJob, parent: int) -> None:
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     torch.set_num_threads(1)
     _WORKER.update(data=data, job=job, cache={})
 
 
 def _worker_run(cands: Sequence[Candidate]) -> GroupResult:
-    return _run_group(_WORKER["data"], _WORKER["job"], cands, _WORKER["cache"])
+    return run_group(_WORKER["data"], _WORKER["job"], cands, _WORKER["cache"])
 
 
 class LocalExecutor:
@@ -110,25 +164,48 @@ class LocalExecutor:
             log.info("starting %d worker processes", self.workers)
             self._pool = ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=multiprocessing.get_context(_START_METHOD),
                 initializer=_worker_init,
-                initargs=(self.data, self.job),
+                initargs=(self.data, self.job, os.getpid()),
             )
         return self._pool
 
-    def run(self, groups: Sequence[Sequence[Candidate]], costs: Sequence[float] | None = None) -> list[GroupResult]:
-        """Results in the order of `groups`. Costlier groups start first when spread over workers."""
+    def run(
+        self,
+        groups: Sequence[Sequence[Candidate]],
+        costs: Sequence[float] | None = None,
+        on_result: Callable[[int, GroupResult], None] | None = None,
+    ) -> list[GroupResult]:
+        """Results in the order of `groups`; `on_result(i, result)` is called as each group
+        finishes. Costlier groups start first when spread over workers."""
+        results: dict[int, GroupResult] = {}
+
+        def done(i: int, r: GroupResult) -> None:
+            results[i] = r
+            if on_result is not None:
+                on_result(i, r)
+
         if self.workers == 1 or len(groups) == 1:
             with _single_thread(self.device):
-                return [_run_group(self.data, self.job, g, self._cache) for g in groups]
-        order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
-        pool = self._get_pool()
-        futures = {i: pool.submit(_worker_run, list(groups[i])) for i in order}
-        return [futures[i].result() for i in range(len(groups))]
+                for i, g in enumerate(groups):
+                    done(i, run_group(self.data, self.job, g, self._cache))
+        else:
+            order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
+            pool = self._get_pool()
+            futures = {pool.submit(_worker_run, list(groups[i])): i for i in order}
+            for f in as_completed(futures):
+                done(futures[f], f.result())
+        return [results[i] for i in range(len(groups))]
 
     def close(self) -> None:
+        """Stop the workers at once (work in flight is abandoned, never half-recorded)."""
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            processes = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                proc.terminate()
+            for proc in processes:
+                proc.join(timeout=5)
             self._pool = None
 
     def __enter__(self) -> LocalExecutor:

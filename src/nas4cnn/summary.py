@@ -1,0 +1,75 @@
+"""The run's summary, evaluation list and plots, rebuilt from the store alone."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from . import rundir
+from .config import config_from_dict
+from .plots import plot_curves, plot_progression
+from .search import replay
+from .store import RunStore
+from .train import EpochStats
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def build_summary(store: RunStore) -> dict:
+    config = config_from_dict(store.config)
+    generations, evaluations = store.generations(), store.evaluations()
+    history = replay(config.space, generations, evaluations)
+    info, final = store.info, store.final
+    b = history.best
+    summary = {
+        "config": store.config,
+        "config_hash": store.meta("config_hash"),
+        "status": store.status,
+        "dataset": info.get("dataset"),
+        "nmax": info.get("nmax"),
+        "execution": info.get("execution"),
+        "best": None if b is None else {
+            "genotype": list(b.genotype), "arch": b.arch, "params": b.params,
+            "objective": b.objective, "val_error": b.val_error, "val_nll": b.val_nll,
+        },
+        "global_best": [_finite(r.global_best) for r in history.records],
+        "local_best": [_finite(r.local_best) for r in history.records],
+        "n_generations": len(history.records),
+        "n_evaluations": len(history.evaluations),
+        "n_trained": len(evaluations),
+        "n_failed": sum(1 for e in evaluations if e.status == "failed"),
+        "test_error": final["test_error"] if final else None,
+        "test_nll": final["test_nll"] if final else None,
+        "final": final,
+        "seconds": {
+            "search": round(history.seconds, 3),
+            "final": final["seconds"] if final else None,
+            "total": round(history.seconds + (final["seconds"] if final else 0.0), 3),
+        },
+        "versions": info.get("versions"),
+    }
+    return summary
+
+
+def write_outputs(run_dir: str | Path, store: RunStore) -> dict:
+    """Write summary.json, evaluations.jsonl and the plots from the store; returns the summary."""
+    run_dir = Path(run_dir)
+    summary = build_summary(store)
+    config = config_from_dict(store.config)
+    history = replay(config.space, store.generations(), store.evaluations())
+    tmp = run_dir / (rundir.EVALUATIONS + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for generation, e in history.evaluations:
+            f.write(json.dumps({"generation": generation, **e.to_dict()}) + "\n")
+    tmp.replace(run_dir / rundir.EVALUATIONS)
+    if history.records:
+        plot_progression(history.records, run_dir / rundir.PROGRESSION_PNG)
+    final = summary["final"]
+    if final:
+        curves = [EpochStats(**h) for h in final["history"]]
+        plot_curves(curves, final["test_nll"], final["test_error"], run_dir / rundir.CURVES_PNG)
+    rundir.write_json(run_dir / rundir.SUMMARY, summary)
+    return summary

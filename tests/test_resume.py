@@ -1,0 +1,127 @@
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from nas4cnn.store import SCHEMA_VERSION
+
+ARGS = ["--generations", "4", "--population", "6", "--epochs", "1", "--final-epochs", "2", "--seed", "7", "--quiet"]
+KEYS = ("best", "global_best", "local_best", "n_evaluations", "n_trained", "n_failed", "test_error", "test_nll",
+        "config", "config_hash", "final")
+
+
+def cli(*args, crash_after=None, workers=1):
+    env = dict(os.environ)
+    env.pop("NAS4CNN_CRASH_AFTER_COMMITS", None)
+    if crash_after:
+        env["NAS4CNN_CRASH_AFTER_COMMITS"] = str(crash_after)
+    extra = ["--workers", str(workers)] if args[0] == "search" else []
+    return subprocess.run([sys.executable, "-m", "nas4cnn", *map(str, args), *extra],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def numbers(path):
+    s = json.loads((path / "summary.json").read_text())
+    final = dict(s["final"])
+    final.pop("seconds")
+    return {**{k: s[k] for k in KEYS if k != "final"}, "final": final}
+
+
+def evaluation_lines(path):
+    rows = [json.loads(line) for line in (path / "evaluations.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    r = cli("search", *ARGS, "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_killed_runs_resume_to_the_same_result(tmp_path, reference, workers):
+    out = tmp_path / "run"
+    r = cli("search", *ARGS, "--out", out, crash_after=3, workers=workers)
+    assert r.returncode == -signal.SIGKILL
+    assert not (out / "summary.json").exists()
+    # kill again at other points: after an evaluation commit, after a generation commit, ...
+    generations_seen = []
+    for k in (1, 2, 4, 3):
+        r = cli("search", "--resume", out, crash_after=k, workers=workers)
+        assert r.returncode in (-signal.SIGKILL, 0), r.stderr
+        db = sqlite3.connect(out / "run.db")
+        generations_seen.append(db.execute("SELECT count(*) FROM generations").fetchone()[0])
+        db.close()
+    assert generations_seen == sorted(generations_seen)  # the generation counter never goes back
+    r = cli("search", "--resume", out, workers=workers)
+    assert r.returncode == 0, r.stderr
+    assert numbers(out) == numbers(reference)
+    db = sqlite3.connect(out / "run.db")
+    rows = db.execute("SELECT canonical FROM evaluations").fetchall()
+    assert len(rows) == len(set(rows)) == numbers(reference)["n_trained"]
+    assert evaluation_lines(out) == evaluation_lines(reference)
+    assert len(evaluation_lines(out)) == numbers(reference)["n_evaluations"] == 30
+
+
+def test_killed_after_finishing_before_writing_outputs(tmp_path, reference):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("run.db", "model.pt"):
+        (out / name).write_bytes((reference / name).read_bytes())
+    r = cli("search", "--resume", out)
+    assert r.returncode == 0, r.stderr
+    assert numbers(out) == numbers(reference)
+
+
+def test_rebuild_from_store_alone(tmp_path, reference):
+    out = tmp_path / "copy"
+    out.mkdir()
+    (out / "run.db").write_bytes((reference / "run.db").read_bytes())
+    r = cli("rebuild", out)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "summary.json").read_text())["best"] == numbers(reference)["best"]
+    assert (out / "evaluations.jsonl").read_text() == (reference / "evaluations.jsonl").read_text()
+    assert (out / "objective.png").exists() and (out / "final_curves.png").exists()
+
+
+def test_resume_refusals(tmp_path, reference):
+    r = cli("search", "--resume", reference)
+    assert r.returncode == 2 and "already finished" in r.stderr
+    r = cli("search", "--resume", tmp_path / "nope")
+    assert r.returncode == 2 and "no run directory" in r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = cli("search", "--resume", empty)
+    assert r.returncode == 2 and "has no run.db" in r.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "run.db").write_bytes(b"this is not sqlite" * 100)
+    r = cli("search", "--resume", bad)
+    assert r.returncode == 2 and "not a readable run store" in r.stderr
+    assert (bad / "run.db").read_bytes() == b"this is not sqlite" * 100
+    for r in (cli("search", "--resume", bad), cli("search", "--resume", empty)):
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_resume_with_other_config_or_schema_is_refused(tmp_path):
+    out = tmp_path / "run"
+    r = cli("search", *ARGS, "--out", out, crash_after=2)
+    assert r.returncode == -signal.SIGKILL
+    r = cli("search", "--resume", out, "--lambda", "0.5")
+    assert r.returncode == 2 and "search.lambda is 0.01 in the run but 0.5 here" in r.stderr
+    r = cli("search", "--resume", out, "--generations", "4", "--population", "6", "--epochs", "1",
+            "--final-epochs", "2", "--seed", "7")
+    assert r.returncode == 0, r.stderr  # the same settings spelled out are fine
+    db = sqlite3.connect(out / "run.db")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    db.execute("UPDATE meta SET value = 'running' WHERE key = 'status'")
+    db.commit()
+    db.close()
+    r = cli("search", "--resume", out)
+    assert r.returncode == 2 and f"schema version '{SCHEMA_VERSION + 1}'" in r.stderr
