@@ -15,14 +15,14 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
 	  $(PY) -m pip install -q "$(TORCH_GPU)"; else $(PY) -m pip install -q "$(TORCH_CPU)"; fi
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,ray]"
 	touch $@
 
 search: setup
 	$(VENV)/bin/nas4cnn search $(ARGS)
 
 test: setup
-	$(PY) -m pytest -q $(ARGS)
+	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q $(ARGS)
 
 bench: setup
 	$(PY) benchmarks/bench_engine.py $(ARGS)
