@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,14 @@ from nas4cnn.strategies import STRATEGIES, make_strategy
 from nas4cnn.strategies.evolution import Evolution, mutate_one_gene, one_point_crossover
 
 SPACE = SearchSpace()
+
+
+def R(objective):
+    return SimpleNamespace(objective=objective, val_error=objective, params=0, ok=True)
+
+
+def results(objectives):
+    return [R(o) for o in objectives]
 
 
 def fake_objective(g):
@@ -41,7 +51,7 @@ def run(strategy, generations):
     for _ in range(generations + 1):
         gs = strategy.ask()
         asked.append(gs)
-        strategy.tell(gs, [fake_objective(g) for g in gs])
+        strategy.tell(gs, results([fake_objective(g) for g in gs]))
         best.append(strategy.best[1])
     return best, asked
 
@@ -91,12 +101,12 @@ def test_registry_and_population_check():
 def test_distinct_survivors_keep_one_copy_unless_too_few():
     evo = Evolution(SPACE, population=3, seed=0)
     a, b, c = (0, 0, 0, 0, 0), (1, 0, 0, 0, 0), (2, 0, 0, 0, 0)
-    evo.tell([a, a, b], [0.1, 0.1, 0.3])
+    evo.tell([a, a, b], results([0.1, 0.1, 0.3]))
     assert [g for g, _ in evo.population] == [a, b, a]  # too few distinct: a copy fills the gap
-    evo.tell([a, c, a], [0.1, 0.2, 0.1])
+    evo.tell([a, c, a], results([0.1, 0.2, 0.1]))
     assert [g for g, _ in evo.population] == [a, c, b]
 
     seed_rule = Evolution(SPACE, population=3, seed=0, distinct=False)
-    seed_rule.tell([a, a, b], [0.1, 0.1, 0.3])
-    seed_rule.tell([a, c, a], [0.1, 0.2, 0.1])
+    seed_rule.tell([a, a, b], results([0.1, 0.1, 0.3]))
+    seed_rule.tell([a, c, a], results([0.1, 0.2, 0.1]))
     assert [g for g, _ in seed_rule.population] == [a, a, a]

@@ -125,3 +125,32 @@ def test_resume_with_other_config_or_schema_is_refused(tmp_path):
     db.close()
     r = cli("search", "--resume", out)
     assert r.returncode == 2 and f"schema version '{SCHEMA_VERSION + 1}'" in r.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, reference, workers):
+    import time
+
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "nas4cnn", "search", *ARGS, "--out", str(out), "--workers",
+                          str(workers)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:
+        try:
+            db = sqlite3.connect(out / "run.db")
+            n = db.execute("SELECT count(*) FROM generations").fetchone()[0]
+            db.close()
+        except sqlite3.Error:
+            n = 0
+        if n >= 1:
+            break
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    if p.returncode == 0:
+        pytest.skip("the search finished before it could be interrupted")
+    assert p.returncode == 130, err
+    assert f"resume with: nas4cnn search --resume {out}" in err and "Traceback" not in err
+    r = cli("search", "--resume", out, workers=workers)
+    assert r.returncode == 0, r.stderr
+    assert numbers(out) == numbers(reference)

@@ -175,6 +175,141 @@ def search(
     return Run(path, summary, final.model)
 
 
+def tabulate(
+    config: RunConfig | None = None,
+    *,
+    seeds: int = 3,
+    out: str | Path | None = None,
+    data: DataSet | None = None,
+    device: str = "auto",
+    workers: int | None = None,
+    progress: bool = False,
+):
+    """Train every distinct network of the space for `config.train.epochs`, for seeds
+    `config.search.seed` ... + seeds - 1, and return (and save to `out`) the table."""
+    from .tabulate import tabulate as run_tabulate
+
+    config, data = prepare(config, data)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"--seeds must be an integer >= 1; got {seeds!r}")
+    if out is not None:
+        out = Path(out)
+        if out.parent and not out.parent.exists():
+            raise ConfigError(f"--out: the folder {str(out.parent)!r} does not exist")
+    n = len({config.space.canonical(g) for g in config.space.all_genotypes()})
+    bar = tqdm(total=n * seeds, desc="tabulate", unit="net", disable=not progress)
+    try:
+        table = run_tabulate(config, data, list(range(config.search.seed, config.search.seed + seeds)),
+                             device, workers, on_progress=bar.update)
+    finally:
+        bar.close()
+    if out is not None:
+        table.save(out)
+    return table
+
+
+DEFAULT_COMPARE = ("evolution", "regularized-evolution", "random", "local-search", "hyperband", "optuna-tpe")
+
+
+def compare(
+    strategies: Sequence[str] = DEFAULT_COMPARE,
+    *,
+    table: str | Path | None = None,
+    repeats: int = 100,
+    budget: int | None = None,
+    population: int = 20,
+    lam: float | None = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Replay each strategy `repeats` times against a tabular benchmark (default: the shipped
+    digits table) and summarise how much compute it needed to find the space's optimum.
+    'evolution-nocache' is the seed's evolution re-training every repeated genotype. With
+    `out`, writes compare.md and compare.png there."""
+    from .compare import regret_curve, summarize
+    from .strategies import STRATEGIES
+    from .tabulate import Table
+
+    t = Table.load(table)
+    lam = t.config.search.lam if lam is None else lam
+    budget = budget or t.epochs * len(t.genotypes)
+    for name, value, low in (("--repeats", repeats, 1), ("--budget", budget, 1), ("--population", population, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
+    names = list(strategies)
+    for name in names:
+        if name.removesuffix("-nocache") not in STRATEGIES:
+            raise ConfigError(f"--strategies: unknown strategy {name!r}; expected some of {sorted(STRATEGIES)} "
+                              "(add -nocache to one to re-train repeats)")
+    rows, curves = [], {}
+    bar = tqdm(total=len(names) * repeats, desc="compare", unit="run", disable=not progress)
+    jobs = [(str(table) if table else None, name.removesuffix("-nocache"), r, lam, budget, population,
+             not name.endswith("-nocache")) for name in names for r in range(repeats)]
+    try:
+        with _replay_pool() as pool:
+            done = []
+            for result in pool.imap(_replay_job, jobs, chunksize=4):
+                done.append(result)
+                bar.update()
+    finally:
+        bar.close()
+    for k, name in enumerate(names):
+        replays = done[k * repeats : (k + 1) * repeats]
+        row = summarize(replays, budget)
+        row["strategy"] = name
+        rows.append(row)
+        curves[name] = replays
+    if out is not None:
+        import numpy as np
+
+        from .plots import plot_regret
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        grid = np.unique(np.geomspace(1, budget, 200).astype(int))
+        plot_regret({n: regret_curve(c, grid) for n, c in curves.items()}, grid, out / "compare.png")
+        (out / "compare.md").write_text(compare_markdown(rows, t, lam, repeats, budget) + "\n", encoding="utf-8")
+    return rows
+
+
+_TABLES: dict = {}
+
+
+def _replay_job(job):
+    from .compare import replay
+    from .tabulate import Table
+
+    path, name, repeat, lam, budget, population, cache = job
+    if path not in _TABLES:
+        _TABLES[path] = Table.load(path)
+    return replay(_TABLES[path], name, repeat, lam, budget, population, cache=cache)
+
+
+def _replay_pool():
+    """Replays are independent: spread them over the machine's cores."""
+    import multiprocessing
+
+    from .executors import default_workers
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method).Pool(default_workers(torch.device("cpu")))
+
+
+def compare_markdown(rows: list[dict], table, lam: float, repeats: int, budget: int) -> str:
+    obj = table.objective(lam).mean(0)
+    best = int(obj.argmin())
+    head = (f"Optimum: {table.space.name(table.genotypes[best])} (mean objective {obj[best]:.4f} over "
+            f"{len(table.seeds)} seeds); {repeats} repeats, budget {budget:,} architecture-epochs.\n\n")
+    lines = ["| strategy | found optimum | median trained networks | median trained epochs | IQR epochs |",
+             "|---|---|---|---|---|"]
+    fmt = lambda x: "—" if x is None else f"{x:,.0f}"  # noqa: E731
+    for r in rows:
+        iqr = "—" if r["iqr_trained_epochs"] is None else f"{r['iqr_trained_epochs'][0]:,.0f}–{r['iqr_trained_epochs'][1]:,.0f}"
+        lines.append(f"| {r['strategy']} | {r['found_optimum_fraction']:.0%} | {fmt(r['median_trained_networks'])} | "
+                     f"{fmt(r['median_trained_epochs'])} | {iqr} |")
+    return head + "\n".join(lines)
+
+
 def rebuild(run_dir: str | Path) -> dict:
     """Rewrite a run's summary.json, evaluations.jsonl and plots from its store alone."""
     path = Path(run_dir)

@@ -9,6 +9,7 @@ import sys
 
 from . import api
 from .config import RunConfig, load_config
+from .config import STRATEGIES as STRATEGY_NAMES
 from .errors import ConfigError, Nas4cnnError
 from .search import SearchFailed
 
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, help="training epochs per candidate (default 8)")
     s.add_argument("--lambda", dest="lam", type=float, help="weight of the size penalty (default 0.01)")
     s.add_argument("--final-epochs", type=int, help="epochs to retrain the winner (default 40)")
+    s.add_argument("--strategy", choices=list(STRATEGY_NAMES),
+                   help="search strategy (default evolution, the seed's genetic algorithm)")
     s.add_argument("--keep-duplicates", action="store_true",
                    help="the seed's exact survivor rule: copies of a genotype may fill the population")
     s.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
@@ -65,6 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    tb = sub.add_parser("tabulate", help="train every architecture of the space and store its learning curves")
+    _common(tb)
+    tb.add_argument("--epochs", type=int, help="epochs per architecture (default 8)")
+    tb.add_argument("--seeds", type=int, default=3, help="seeds, from --seed on (default 3)")
+    tb.add_argument("--out", metavar="FILE", default="table.json.gz", help="where to write (default table.json.gz)")
+    tb.add_argument("--workers", type=int, help="worker processes (default: one per core on a CPU, 1 on a GPU)")
+    tb.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cp = sub.add_parser("compare", help="replay search strategies against a tabular benchmark")
+    cp.add_argument("--table", metavar="FILE", help="table from `nas4cnn tabulate` (default: the shipped digits table)")
+    cp.add_argument("--strategies", default=",".join(api.DEFAULT_COMPARE),
+                    help="comma-separated; add -nocache to one to re-train repeats (default: %(default)s)")
+    cp.add_argument("--repeats", type=int, default=100, help="searches per strategy (default 100)")
+    cp.add_argument("--budget", type=int, help="architecture-epochs per search (default: the whole table)")
+    cp.add_argument("--population", type=int, default=20, help="batch size / population (default 20)")
+    cp.add_argument("--lambda", dest="lam", type=float, help="size penalty weight (default: the table's)")
+    cp.add_argument("--out", metavar="DIR", help="write compare.md and compare.png here")
+    cp.add_argument("--json", action="store_true", help="one JSON object a line per strategy")
+    cp.add_argument("--quiet", action="store_true", help="no progress bar")
+
     rb = sub.add_parser("rebuild", help="rewrite a run's summary, evaluation list and plots from its store")
     rb.add_argument("run", metavar="DIR", help="run directory")
 
@@ -80,17 +103,18 @@ def _config(args: argparse.Namespace) -> RunConfig:
     if args.command == "search":
         config = config.override(
             "search",
+            strategy=args.strategy,
             generations=args.generations,
             population=args.population,
             final_epochs=args.final_epochs,
             distinct_survivors=False if args.keep_duplicates else None,
         )
-    if args.command in ("search", "evaluate"):
+    if args.command in ("search", "evaluate", "tabulate"):
         config = config.override("train", epochs=args.epochs)
     return config
 
 
-_SETTINGS = ("config", "seed", "generations", "population", "epochs", "lam", "final_epochs")
+_SETTINGS = ("config", "seed", "generations", "population", "epochs", "lam", "final_epochs", "strategy")
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
@@ -113,11 +137,16 @@ def _cmd_search(args: argparse.Namespace) -> None:
         ("validation error", f"{s['best']['val_error']:.4f}"),
         ("test error", f"{s['test_error']:.4f}"),
         ("test NLL", f"{s['test_nll']:.4f}"),
-        ("evaluations", f"{s['n_evaluations']} requested, {s['n_trained']} trained, {s['n_failed']} failed"),
+        ("evaluations", f"{s['n_evaluations']} requested, {s['n_trained']} trained, {s['n_failed']} failed, "
+                        f"{s['n_pruned']} pruned"),
         ("time", f"{s['seconds']['search']:.1f} s search + {s['seconds']['final']:.1f} s final"),
         ("run directory", str(run.path)),
     ]
     _table(rows)
+    if s["config"]["search"]["strategy"] == "nsga2":
+        print("\nPareto front (validation error against parameters):")
+        for f in s["pareto_front"]:
+            print(f"  {f['arch']:<34} {f['params']:>8,} params  val error {f['val_error']:.4f}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -145,6 +174,31 @@ def _cmd_train(args: argparse.Namespace) -> None:
     _table([(k.replace("_", " "), f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in m.items()])
     if args.out:
         print(f"saved to {args.out}")
+
+
+def _cmd_tabulate(args: argparse.Namespace) -> None:
+    table = api.tabulate(_config(args), seeds=args.seeds, out=args.out, device=args.device, workers=args.workers,
+                         progress=not args.quiet)
+    obj = table.objective(table.config.search.lam).mean(0)
+    best = int(obj.argmin())
+    print(f"wrote {args.out}: {len(table.genotypes)} networks x {len(table.seeds)} seeds x {table.epochs} epochs; "
+          f"best by mean objective {table.space.name(table.genotypes[best])} ({obj[best]:.4f})")
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from .tabulate import Table
+
+    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    rows = api.compare(names, table=args.table, repeats=args.repeats, budget=args.budget,
+                       population=args.population, lam=args.lam, out=args.out,
+                       progress=not (args.quiet or args.json))
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+        return
+    t = Table.load(args.table)
+    lam = t.config.search.lam if args.lam is None else args.lam
+    print(api.compare_markdown(rows, t, lam, args.repeats, rows[0]["budget_epochs"]))
 
 
 def _cmd_rebuild(args: argparse.Namespace) -> None:
@@ -176,6 +230,8 @@ COMMANDS = {
     "train": _cmd_train,
     "space": _cmd_space,
     "rebuild": _cmd_rebuild,
+    "tabulate": _cmd_tabulate,
+    "compare": _cmd_compare,
 }
 
 

@@ -16,7 +16,8 @@ from .space import GENES, SearchSpace
 
 OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
 DATASETS = ("digits",)
-STRATEGIES = ("evolution",)
+STRATEGIES = ("evolution", "regularized-evolution", "random", "grid", "local-search", "hyperband", "nsga2",
+              "optuna-tpe")
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,7 @@ def train_group(
     epochs: int,
     seed: int,
     patch_cache: dict | None = None,
+    val_every_epoch: bool = False,
 ) -> tuple[StackedGroup, list[list[EpochStats]], list[str | None]]:
     """Train one group of compatible candidates together. Returns the group, per-candidate
     histories (validation measured after the last epoch only) and per-candidate failure
@@ -355,7 +356,7 @@ def train_group(
             wrong += (logp.detach().argmax(2) != yb).sum(1)
         if not alive.any():
             break
-        if epoch == epochs - 1:
+        if val_every_epoch or epoch == epochs - 1:
             val_loss, val_error = group.measure(val_patches, data.val.y)
         else:
             val_loss = val_error = [float("nan")] * P

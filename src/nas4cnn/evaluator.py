@@ -39,7 +39,12 @@ class Evaluation:
     objective: float  # infinity for a failed candidate, so it ranks last
     seconds: float  # this network's share of its group's training time; 0 when reused
     cached: bool = False  # True when the result was reused, not trained for this request
-    failed: str | None = None  # why training failed, None if it did not
+    failed: str | None = None  # why training failed (or "pruned: ..."), None if it did not
+    epochs: int | None = None  # training epochs, when not the configured ones (multi-fidelity)
+
+    @property
+    def pruned(self) -> bool:
+        return self.failed is not None and self.failed.startswith("pruned")
 
     @property
     def ok(self) -> bool:
@@ -56,7 +61,7 @@ class Evaluation:
     def as_request(self, genotype: Genotype, name: str, first: bool) -> Evaluation:
         """This network's result as seen by a request for `genotype` (maybe an equivalent one)."""
         return Evaluation(genotype, name, self.params, self.val_error, self.val_nll, self.objective,
-                          self.seconds if first else 0.0, not first, self.failed)
+                          self.seconds if first else 0.0, not first, self.failed, self.epochs)
 
 
 def init_seed(seed: int, genotype: Genotype) -> int:
@@ -82,6 +87,7 @@ class Evaluator:
         self.num_classes = data.num_classes
         self.nmax = max_params(space, data.input_shape, data.num_classes)
         self.executor = executor or LocalExecutor(data, TrainJob(train, train.epochs, seed), device, workers)
+        self.full_epochs = train.epochs
         self.n_requested = 0
         self.n_trained = 0
         self.on_trained: Callable[[list[Evaluation]], None] | None = None
@@ -96,37 +102,61 @@ class Evaluator:
         """Resume: `done` were trained in finished generations; `pending` were committed by an
         unfinished generation, and are reused when that generation asks for their group."""
         for e in done:
-            self._cache[e.genotype] = e
-        self._recovered = {e.genotype: e for e in pending}
-        self.n_trained = len(self._cache)
+            self._cache[(e.genotype, e.epochs)] = e
+        self._recovered = {(e.genotype, e.epochs): e for e in pending}
+        self.n_trained = sum(1 for e in self._cache.values() if not e.pruned)
         self.n_requested = n_requested
 
-    def evaluate(self, genotypes: Sequence[Genotype]) -> list[Evaluation]:
+    def evaluate(self, genotypes: Sequence[Genotype], epochs: int | None = None,
+                 prune_above: float | None = None) -> list[Evaluation]:
+        """Results for `genotypes` trained for `epochs` (default: the configured epochs). With
+        `prune_above`, a new network whose size penalty alone is at least that is not trained."""
+        epochs = None if epochs in (None, self.full_epochs) else epochs
         requested = [self.space.validate(g) for g in genotypes]
-        canon = [self.space.canonical(g) for g in requested]
-        new = list(dict.fromkeys(c for c in canon if c not in self._cache))
+        keys = [(self.space.canonical(g), epochs) for g in requested]
+        new = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if new:
-            self._train(new)
+            self._train([g for g, _ in new], epochs, prune_above)
         self.n_requested += len(requested)
         first = set(new)
         out = []
-        for g, c in zip(requested, canon):
-            out.append(self._cache[c].as_request(g, self.space.name(g), c in first))
-            first.discard(c)
+        for g, k in zip(requested, keys):
+            out.append(self._cache[k].as_request(g, self.space.name(g), k in first))
+            first.discard(k)
         return out
 
-    def _train(self, genotypes: list[Genotype]) -> None:
+    def _train(self, genotypes: list[Genotype], epochs: int | None, prune_above: float | None) -> None:
+        params = [count_params(self.space.decode(g), self.input_shape, self.num_classes) for g in genotypes]
+        if prune_above is not None:
+            keep, newly_pruned = [], []
+            for g, p in zip(genotypes, params):
+                penalty = self.lam * p / self.nmax
+                if penalty < prune_above:
+                    keep.append(g)
+                    continue
+                e = self._recovered.pop((g, epochs), None)
+                if e is None:
+                    e = Evaluation(g, self.space.name(g), p, math.nan, math.nan, math.inf, 0.0, epochs=epochs,
+                                   failed=f"pruned: its size penalty {penalty:.4f} cannot beat the best "
+                                          f"objective {prune_above:.4f}")
+                    newly_pruned.append(e)
+                self._cache[(g, epochs)] = e
+            if newly_pruned and self.on_trained is not None:
+                self.on_trained(newly_pruned)
+            params = [p for g, p in zip(genotypes, params) if g in keep]
+            genotypes = keep
+        if not genotypes:
+            return
         # Groups are formed from all of this generation's new networks, as in a run that was
         # never interrupted, so that a resumed run trains exactly the same groups.
         cands = [Candidate(self.space.decode(g), init_seed(self.seed, g)) for g in genotypes]
         overhead = 50_000 if self.device.type == "cpu" else 1e12
         groups = make_groups(cands, self.input_shape, overhead)
-        params = [count_params(c.arch, self.input_shape, self.num_classes) for c in cands]
         todo = []
         for idx in groups:
-            if all(genotypes[i] in self._recovered for i in idx):
+            if all((genotypes[i], epochs) in self._recovered for i in idx):
                 for i in idx:
-                    self._cache[genotypes[i]] = self._recovered.pop(genotypes[i])
+                    self._cache[(genotypes[i], epochs)] = self._recovered.pop((genotypes[i], epochs))
             else:
                 todo.append(idx)
 
@@ -140,18 +170,19 @@ class Evaluator:
                     genotype=g, arch=self.space.name(g), params=params[i],
                     val_error=res.val_error[j], val_nll=res.val_nll[j],
                     objective=objective(res.val_error[j], params[i], self.nmax, self.lam) if ok else math.inf,
-                    seconds=res.seconds / len(idx), failed=res.failed[j],
+                    seconds=res.seconds / len(idx), failed=res.failed[j], epochs=epochs,
                 ))
                 if not ok:
                     log.warning("%s failed: %s", evals[-1].arch, res.failed[j])
             if self.on_trained is not None:
                 self.on_trained(evals)
             for e in evals:
-                self._cache[e.genotype] = e
+                self._cache[(e.genotype, epochs)] = e
 
         if todo:
             self.executor.run([[cands[i] for i in idx] for idx in todo],
-                              costs=[sum(params[i] for i in idx) for idx in todo], on_result=record)
+                              costs=[sum(params[i] for i in idx) for idx in todo], on_result=record,
+                              epochs=epochs)
         self.n_trained += len(genotypes)
         log.debug("trained %d networks in %d groups", len(genotypes), len(todo))
 

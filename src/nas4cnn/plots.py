@@ -14,6 +14,15 @@ from .search import GenerationRecord  # noqa: E402
 from .train import EpochStats  # noqa: E402
 
 
+def _save(fig, axes, path: str | Path, fontsize: float | None = None) -> None:
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=fontsize)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_progression(records: Sequence[GenerationRecord], path: str | Path) -> None:
     gens = [r.generation for r in records]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -25,11 +34,7 @@ def plot_progression(records: Sequence[GenerationRecord], path: str | Path) -> N
     ax.set_xlabel("generation")
     ax.set_ylabel("objective (val error + λ·Np/Nmax)")
     ax.set_title("Objective progression")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, [ax], path)
 
 
 def plot_curves(history: Sequence[EpochStats], test_nll: float, test_error: float, path: str | Path) -> None:
@@ -47,9 +52,37 @@ def plot_curves(history: Sequence[EpochStats], test_nll: float, test_error: floa
     b.set_xlabel("epoch")
     b.set_ylabel("classification error")
     b.set_title("Classification error")
-    for ax in (a, b):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, [a, b], path)
+
+
+def plot_regret(curves: dict, grid, path: str | Path) -> None:
+    """Median regret (best objective found minus the optimum) against compute, per strategy."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, ys in curves.items():
+        ys = [y if y < float("inf") else float("nan") for y in ys]
+        ax.plot(grid, [max(y, 1e-5) for y in ys], label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("trained architecture-epochs")
+    ax.set_ylabel("median regret (objective − optimum), floor 1e-5")
+    ax.set_title("Regret against compute")
+    _save(fig, [ax], path, fontsize=8)
+
+
+def plot_pareto(points, front: list[dict], best: dict | None, path: str | Path) -> None:
+    """Every trained network, validation error against parameters; the Pareto front and the
+    lambda-weighted winner marked."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if points:
+        ax.scatter([p for p, _ in points], [e for _, e in points], s=10, alpha=0.4, label="trained networks")
+    if front:
+        ax.plot([f["params"] for f in front], [f["val_error"] for f in front], "o-", color="C3", ms=4,
+                label="Pareto front")
+    if best:
+        ax.scatter([best["params"]], [best["val_error"]], marker="*", s=200, color="C2", zorder=5,
+                   label=f"chosen: {best['arch']}")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("validation error")
+    ax.set_title("Validation error against size")
+    _save(fig, [ax], path, fontsize=8)

@@ -13,6 +13,7 @@ SUMMARY = "summary.json"
 EVALUATIONS = "evaluations.jsonl"
 PROGRESSION_PNG = "objective.png"
 CURVES_PNG = "final_curves.png"
+PARETO_PNG = "pareto.png"
 MODEL = "model.pt"
 
 

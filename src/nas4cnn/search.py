@@ -43,8 +43,9 @@ class History:
     best: Evaluation | None = None
     seconds: float = 0.0
 
-    def add(self, generation: int, results: Sequence[Evaluation], seconds: float) -> GenerationRecord:
-        ok = [r for r in results if r.ok]
+    def add(self, generation: int, results: Sequence[Evaluation], seconds: float, full: bool = True) -> GenerationRecord:
+        """`full`: the batch trained for the configured epochs (only such results can be the best)."""
+        ok = [r for r in results if r.ok] if full else []
         local = min(ok, key=lambda r: r.objective) if ok else None
         if local is not None and (self.best is None or local.objective < self.best.objective):
             self.best = local
@@ -74,22 +75,22 @@ class SearchResult:
 
 def stored_evaluation(e: StoredEvaluation) -> Evaluation:
     return Evaluation(e.canonical, e.arch, e.params, e.val_error, e.val_nll, e.objective, e.seconds,
-                      failed=e.reason if e.status == "failed" else None)
+                      failed=e.reason if e.status != "ok" else None, epochs=e.epochs)
 
 
 def replay(space: SearchSpace, generations: Sequence[StoredGeneration],
            evaluations: Sequence[StoredEvaluation]) -> History:
     """Rebuild the history of finished generations from the store."""
-    trained = {e.canonical: stored_evaluation(e) for e in evaluations}
+    trained = {(e.canonical, e.epochs): stored_evaluation(e) for e in evaluations}
     history = History()
-    seen: set[Genotype] = set()
+    seen: set[tuple] = set()
     for g in generations:
         results = []
         for genotype in g.genotypes:
-            c = space.canonical(genotype)
-            results.append(trained[c].as_request(genotype, space.name(genotype), c not in seen))
-            seen.add(c)
-        history.add(g.generation, results, g.seconds)
+            key = (space.canonical(genotype), g.epochs)
+            results.append(trained[key].as_request(genotype, space.name(genotype), key not in seen))
+            seen.add(key)
+        history.add(g.generation, results, g.seconds, full=g.epochs is None)
     return history
 
 
@@ -101,8 +102,10 @@ def run_search(
 ) -> SearchResult:
     """Generation 0 is the initial population; then `config.search.generations` more."""
     s = config.search
+    full = config.train.epochs
     strategy = make_strategy(
-        s.strategy, config.space, s.population, derive_seed(STRATEGY, s.seed), distinct=s.distinct_survivors
+        s.strategy, config.space, s.population, derive_seed(STRATEGY, s.seed), distinct=s.distinct_survivors,
+        max_epochs=full,
     )
     history = History()
     start = 0
@@ -118,27 +121,32 @@ def run_search(
             n_requested=sum(len(g.genotypes) for g in generations),
         )
     for generation in range(start, s.generations + 1):
+        if getattr(strategy, "done", False):
+            break
         began = time.perf_counter()
         if store is not None:
             evaluator.on_trained = lambda evals, gen=generation: store.add_evaluations(
-                [StoredEvaluation(gen, e.genotype, e.arch, e.params, e.val_error, e.val_nll, e.objective,
-                                  e.seconds, "failed" if e.failed else "ok", e.failed) for e in evals]
+                [StoredEvaluation(gen, e.genotype, e.arch, e.params, e.val_error, e.val_nll, e.objective, e.seconds,
+                                  "pruned" if e.pruned else "failed" if e.failed else "ok", e.failed, e.epochs)
+                 for e in evals]
             )
         genotypes = strategy.ask()
-        results = evaluator.evaluate(genotypes)
-        strategy.tell(genotypes, [r.objective for r in results])
+        epochs = getattr(strategy, "epochs", full)
+        best = history.best.objective if history.best else None
+        results = evaluator.evaluate(genotypes, epochs, prune_above=best)
+        strategy.tell(genotypes, results)
         seconds = time.perf_counter() - began
-        record = history.add(generation, results, seconds)
+        record = history.add(generation, results, seconds, full=epochs == full)
         if store is not None:
             store.add_generation(StoredGeneration(
                 generation, list(genotypes), record.global_best, record.local_best, record.best_genotype,
-                record.best_arch, strategy.state_dict(), seconds,
+                record.best_arch, strategy.state_dict(), seconds, None if epochs == full else epochs,
             ))
         if on_generation is not None:
             on_generation(record, results)
     evaluator.on_trained = None
     if history.best is None:
-        reasons = {e.failed for _, e in history.evaluations if e.failed}
+        reasons = {e.failed for _, e in history.evaluations if e.failed and not e.pruned}
         raise SearchFailed(
             f"every one of the {len(history.evaluations)} evaluations failed to train "
             f"(for example: {sorted(reasons)[0] if reasons else 'unknown'}); check the training settings"

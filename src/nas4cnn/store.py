@@ -45,19 +45,22 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE evaluations (
     id INTEGER PRIMARY KEY,
     generation INTEGER NOT NULL,
-    canonical TEXT NOT NULL UNIQUE,
+    canonical TEXT NOT NULL,
+    epochs INTEGER,
     arch TEXT NOT NULL,
     params INTEGER NOT NULL,
     val_error REAL,
     val_nll REAL,
     objective REAL,
     seconds REAL NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-    reason TEXT
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'pruned')),
+    reason TEXT,
+    UNIQUE (canonical, epochs)
 );
 CREATE TABLE generations (
     generation INTEGER PRIMARY KEY,
     genotypes TEXT NOT NULL,
+    epochs INTEGER,
     global_best REAL,
     local_best REAL,
     best_genotype TEXT,
@@ -84,6 +87,7 @@ class StoredEvaluation:
     seconds: float
     status: str
     reason: str | None
+    epochs: int | None = None  # None: the configured epochs
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class StoredGeneration:
     best_arch: str | None
     strategy_state: dict
     seconds: float
+    epochs: int | None = None
 
 
 def _num(x: float | None) -> float | None:
@@ -185,10 +190,10 @@ class RunStore:
     def add_evaluations(self, rows: list[StoredEvaluation]) -> None:
         with self.conn:
             self.conn.executemany(
-                "INSERT INTO evaluations (generation, canonical, arch, params, val_error, val_nll, objective,"
-                " seconds, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO evaluations (generation, canonical, epochs, arch, params, val_error, val_nll, objective,"
+                " seconds, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.generation, json.dumps(list(r.canonical)), r.arch, r.params, _num(r.val_error),
+                    (r.generation, json.dumps(list(r.canonical)), r.epochs, r.arch, r.params, _num(r.val_error),
                      _num(r.val_nll), _num(r.objective), r.seconds, r.status, r.reason)
                     for r in rows
                 ],
@@ -198,8 +203,8 @@ class RunStore:
     def add_generation(self, g: StoredGeneration) -> None:
         with self.conn:
             self.conn.execute(
-                "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (g.generation, json.dumps([list(x) for x in g.genotypes]), _num(g.global_best),
+                "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (g.generation, json.dumps([list(x) for x in g.genotypes]), g.epochs, _num(g.global_best),
                  _num(g.local_best), json.dumps(list(g.best_genotype)) if g.best_genotype else None,
                  g.best_arch, json.dumps(g.strategy_state), g.seconds),
             )
@@ -207,14 +212,14 @@ class RunStore:
 
     def evaluations(self) -> list[StoredEvaluation]:
         rows = self.conn.execute(
-            "SELECT generation, canonical, arch, params, val_error, val_nll, objective, seconds, status, reason"
-            " FROM evaluations ORDER BY id"
+            "SELECT generation, canonical, arch, params, val_error, val_nll, objective, seconds, status, reason,"
+            " epochs FROM evaluations ORDER BY id"
         )
         inf, nan = float("inf"), float("nan")
         return [
             StoredEvaluation(g, tuple(json.loads(c)), a, p, _from_num(ve, nan), _from_num(vn, nan),
-                             _from_num(o, inf), s, st, r)
-            for g, c, a, p, ve, vn, o, s, st, r in rows
+                             _from_num(o, inf), s, st, r, ep)
+            for g, c, a, p, ve, vn, o, s, st, r, ep in rows
         ]
 
     def generations(self) -> list[StoredGeneration]:
@@ -222,8 +227,8 @@ class RunStore:
         inf = float("inf")
         return [
             StoredGeneration(g, [tuple(x) for x in json.loads(gs)], _from_num(gb, inf), _from_num(lb, inf),
-                             tuple(json.loads(bg)) if bg else None, ba, json.loads(st), sec)
-            for g, gs, gb, lb, bg, ba, st, sec in rows
+                             tuple(json.loads(bg)) if bg else None, ba, json.loads(st), sec, ep)
+            for g, gs, ep, gb, lb, bg, ba, st, sec in rows
         ]
 
     def finish(self, final_metrics: dict) -> None:

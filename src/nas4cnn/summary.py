@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import rundir
 from .config import config_from_dict
-from .plots import plot_curves, plot_progression
+from .plots import plot_curves, plot_pareto, plot_progression
 from .search import replay
 from .store import RunStore
 from .train import EpochStats
@@ -16,6 +16,16 @@ from .train import EpochStats
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+def _front(evaluations) -> list[dict]:
+    """Validation error against parameters: the non-dominated networks trained for the full epochs."""
+    from .strategies.nsga2 import pareto_front
+
+    full = {e.canonical: e for e in evaluations if e.status == "ok" and e.epochs is None}
+    pts = pareto_front([(c, e.val_error, float(e.params)) for c, e in full.items()])
+    return [{"genotype": list(c), "arch": full[c].arch, "params": full[c].params, "val_error": full[c].val_error}
+            for c, _, _ in pts]
 
 
 def build_summary(store: RunStore) -> dict:
@@ -39,8 +49,10 @@ def build_summary(store: RunStore) -> dict:
         "local_best": [_finite(r.local_best) for r in history.records],
         "n_generations": len(history.records),
         "n_evaluations": len(history.evaluations),
-        "n_trained": len(evaluations),
+        "n_trained": sum(1 for e in evaluations if e.status != "pruned"),
         "n_failed": sum(1 for e in evaluations if e.status == "failed"),
+        "n_pruned": sum(1 for e in evaluations if e.status == "pruned"),
+        "pareto_front": _front(evaluations),
         "test_error": final["test_error"] if final else None,
         "test_nll": final["test_nll"] if final else None,
         "final": final,
@@ -67,6 +79,8 @@ def write_outputs(run_dir: str | Path, store: RunStore) -> dict:
     tmp.replace(run_dir / rundir.EVALUATIONS)
     if history.records:
         plot_progression(history.records, run_dir / rundir.PROGRESSION_PNG)
+    plot_pareto([(e.params, e.val_error) for e in store.evaluations() if e.status == "ok" and e.epochs is None],
+                summary["pareto_front"], summary["best"], run_dir / rundir.PARETO_PNG)
     final = summary["final"]
     if final:
         curves = [EpochStats(**h) for h in final["history"]]

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -31,11 +31,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainJob:
-    """What every group of a run shares."""
+    """What every group of a run shares. With `curves`, validation is measured after every
+    epoch and returned in `GroupResult.curves`."""
 
     train: TrainConfig
     epochs: int
     seed: int
+    curves: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class GroupResult:
     val_error: list[float]
     failed: list[str | None]
     seconds: float
+    curves: list[list[tuple[float, float]]] | None = None  # per candidate, per epoch: (val_nll, val_error)
 
     @staticmethod
     def concat(parts: Sequence[GroupResult]) -> GroupResult:
@@ -55,6 +58,7 @@ class GroupResult:
             [v for p in parts for v in p.val_error],
             [f for p in parts for f in p.failed],
             sum(p.seconds for p in parts),
+            None if any(p.curves is None for p in parts) else [c for p in parts for c in p.curves],
         )
 
 
@@ -97,7 +101,8 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
     retried; a single candidate that does not fit is recorded as failed, not raised."""
     start = time.perf_counter()
     try:
-        _, hist, failed = train_group(cands, data, job.train, job.epochs, job.seed, patch_cache=cache)
+        _, hist, failed = train_group(cands, data, job.train, job.epochs, job.seed, patch_cache=cache,
+                                      val_every_epoch=job.curves)
     except RuntimeError as e:
         if not _is_oom(e):
             raise
@@ -106,7 +111,8 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
         if len(cands) == 1:
             log.warning("%s does not fit in memory on %s", cands[0].arch.name, data.train.x.device)
             nan = float("nan")
-            return GroupResult([nan], [nan], [f"out of memory on {data.train.x.device}"], time.perf_counter() - start)
+            return GroupResult([nan], [nan], [f"out of memory on {data.train.x.device}"], time.perf_counter() - start,
+                               [[]] if job.curves else None)
         half = len(cands) // 2
         return GroupResult.concat([run_group(data, job, cands[:half], cache), run_group(data, job, cands[half:], cache)])
     nan = float("nan")
@@ -115,6 +121,7 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
         [nan if f else h[-1].val_error for h, f in zip(hist, failed)],
         failed,
         time.perf_counter() - start,
+        [[(e.val_loss, e.val_error) for e in h] for h in hist] if job.curves else None,
     )
 
 
@@ -140,8 +147,9 @@ def _worker_init(data: DataSet, job: TrainJob, parent: int) -> None:
     _WORKER.update(data=data, job=job, cache={})
 
 
-def _worker_run(cands: Sequence[Candidate]) -> GroupResult:
-    return run_group(_WORKER["data"], _WORKER["job"], cands, _WORKER["cache"])
+def _worker_run(cands: Sequence[Candidate], epochs: int) -> GroupResult:
+    job = _WORKER["job"]
+    return run_group(_WORKER["data"], replace(job, epochs=epochs), cands, _WORKER["cache"])
 
 
 class LocalExecutor:
@@ -175,9 +183,12 @@ class LocalExecutor:
         groups: Sequence[Sequence[Candidate]],
         costs: Sequence[float] | None = None,
         on_result: Callable[[int, GroupResult], None] | None = None,
+        epochs: int | None = None,
     ) -> list[GroupResult]:
         """Results in the order of `groups`; `on_result(i, result)` is called as each group
-        finishes. Costlier groups start first when spread over workers."""
+        finishes. Costlier groups start first when spread over workers. `epochs` overrides
+        the job's training epochs for this call."""
+        job = self.job if epochs is None else replace(self.job, epochs=epochs)
         results: dict[int, GroupResult] = {}
 
         def done(i: int, r: GroupResult) -> None:
@@ -188,11 +199,11 @@ class LocalExecutor:
         if self.workers == 1 or len(groups) == 1:
             with _single_thread(self.device):
                 for i, g in enumerate(groups):
-                    done(i, run_group(self.data, self.job, g, self._cache))
+                    done(i, run_group(self.data, job, g, self._cache))
         else:
             order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
             pool = self._get_pool()
-            futures = {pool.submit(_worker_run, list(groups[i])): i for i in order}
+            futures = {pool.submit(_worker_run, list(groups[i]), job.epochs): i for i in order}
             for f in as_completed(futures):
                 done(futures[f], f.result())
         return [results[i] for i in range(len(groups))]

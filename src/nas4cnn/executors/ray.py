@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 
@@ -70,9 +71,11 @@ class RayExecutor:
         groups: Sequence[Sequence[Candidate]],
         costs: Sequence[float] | None = None,
         on_result: Callable[[int, GroupResult], None] | None = None,
+        epochs: int | None = None,
     ) -> list[GroupResult]:
+        job = self._job if epochs is None else replace(self._job, epochs=epochs)
         order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
-        refs = {self._task.remote(self._data, self._job, list(groups[i]), self._gpu): i for i in order}
+        refs = {self._task.remote(self._data, job, list(groups[i]), self._gpu): i for i in order}
         pending = list(refs)
         results: dict[int, GroupResult] = {}
         while pending:

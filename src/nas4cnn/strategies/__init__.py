@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import inspect
+
 from ..errors import ConfigError
 from ..space import SearchSpace
 from .base import Strategy
 from .evolution import Evolution
+from .grid import GridSearch
+from .hyperband import Hyperband
+from .local_search import LocalSearch
+from .nsga2 import NSGA2
+from .random_search import RandomSearch
+from .regularized import RegularizedEvolution
+from .tpe import OptunaTPE
 
-STRATEGIES = {"evolution": Evolution}
+STRATEGIES = {
+    "evolution": Evolution,
+    "regularized-evolution": RegularizedEvolution,
+    "random": RandomSearch,
+    "grid": GridSearch,
+    "local-search": LocalSearch,
+    "hyperband": Hyperband,
+    "nsga2": NSGA2,
+    "optuna-tpe": OptunaTPE,
+}
 
 
 def make_strategy(name: str, space: SearchSpace, population: int, seed: int, **options) -> Strategy:
+    """The named strategy; options it does not take are ignored (e.g. `distinct` for all but evolution)."""
     if name not in STRATEGIES:
         raise ConfigError(f"search.strategy (--strategy) must be one of {sorted(STRATEGIES)}; got {name!r}")
-    return STRATEGIES[name](space, population=population, seed=seed, **options)
+    cls = STRATEGIES[name]
+    accepted = inspect.signature(cls).parameters
+    return cls(space, population=population, seed=seed, **{k: v for k, v in options.items() if k in accepted})
 
 
-__all__ = ["STRATEGIES", "Evolution", "Strategy", "make_strategy"]
+__all__ = ["STRATEGIES", "Strategy", "make_strategy"]

@@ -29,11 +29,16 @@ def one_point_crossover(a: Genotype, b: Genotype, rng: np.random.Generator) -> t
     return a[:cut] + b[cut:], b[:cut] + a[cut:]
 
 
-def mutate_one_gene(g: Genotype, space: SearchSpace, rng: np.random.Generator) -> Genotype:
-    """Reset one randomly chosen gene to a random value of that gene (possibly the same one, as the seed)."""
+def mutate_one_gene(g: Genotype, space: SearchSpace, rng: np.random.Generator, must_change: bool = False) -> Genotype:
+    """Reset one randomly chosen gene to a random value of that gene: possibly the same one,
+    as the seed does, or, with `must_change`, a different one (when the gene has a choice)."""
     i = int(rng.integers(len(g)))
     child = list(g)
-    child[i] = int(rng.integers(space.sizes[i]))
+    n = space.sizes[i]
+    if must_change and n > 1:
+        child[i] = (g[i] + 1 + int(rng.integers(n - 1))) % n
+    else:
+        child[i] = int(rng.integers(n))
     return tuple(child)
 
 
@@ -58,8 +63,8 @@ class Evolution:
             children.extend(one_point_crossover(parents[i], parents[j], self.rng))
         return [mutate_one_gene(c, self.space, self.rng) for c in children[: self.mu]]
 
-    def tell(self, genotypes: Sequence[Genotype], objectives: Sequence[float]) -> None:
-        pool = self.population + [(tuple(g), float(o)) for g, o in zip(genotypes, objectives)]
+    def tell(self, genotypes: Sequence[Genotype], results: Sequence) -> None:
+        pool = self.population + [(tuple(g), float(r.objective)) for g, r in zip(genotypes, results)]
         ranked = [pool[k] for k in sorted(range(len(pool)), key=lambda k: pool[k][1])]  # stable
         if self.distinct:
             seen: set[Genotype] = set()
