@@ -72,7 +72,9 @@ class SeedWayEvaluator:
         self.loaders = loaders()
         self.n_requested = self.n_trained = 0
 
-    def evaluate(self, genotypes):
+    def evaluate(self, genotypes, epochs=None, prune_above=None):
+        """`epochs` and `prune_above` are accepted for the search loop and ignored: the seed
+        trained every candidate for the configured epochs."""
         import time
 
         from nas4cnn.evaluator import Evaluation

@@ -13,7 +13,8 @@ from nas4cnn import load_run
 
 def main(paths: list[str]) -> None:
     rows = []
-    print("| run | seed | best architecture | params | objective | test error | test NLL | trained / requested | seconds |")
+    print("| run | seed | best architecture | params | objective | test error | test NLL "
+          "| trained / requested | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
     for p in paths:
         s = load_run(p).summary

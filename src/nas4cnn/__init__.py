@@ -1,6 +1,6 @@
 """nas4cnn: evolutionary architecture search for small CNN image classifiers."""
 
-from .api import Run, evaluate, load_run, search, space_info, train
+from .api import Interrupted, Run, compare, evaluate, load_run, rebuild, search, space_info, tabulate, train
 from .checkpoint import load_model
 from .config import RunConfig, load_config
 from .data import DataSet, load_dataset
@@ -11,16 +11,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DataSet",
+    "Interrupted",
     "Nas4cnnError",
     "Run",
     "RunConfig",
     "SearchSpace",
+    "compare",
     "evaluate",
     "load_config",
     "load_dataset",
     "load_model",
     "load_run",
+    "rebuild",
     "search",
     "space_info",
+    "tabulate",
     "train",
 ]

@@ -161,6 +161,7 @@ def search(
                 bar.update()
 
             result = run_search(config, evaluator, store, on_generation)
+        bar.close()
         evaluator.close()
         final = train(result.best.genotype, config, data=data, device=str(evaluator.device), progress=progress)
         save_model(final.model, path / rundir.MODEL, final.genotype, extra={"config": config.to_dict()})
@@ -304,7 +305,8 @@ def compare_markdown(rows: list[dict], table, lam: float, repeats: int, budget: 
              "|---|---|---|---|---|"]
     fmt = lambda x: "—" if x is None else f"{x:,.0f}"  # noqa: E731
     for r in rows:
-        iqr = "—" if r["iqr_trained_epochs"] is None else f"{r['iqr_trained_epochs'][0]:,.0f}–{r['iqr_trained_epochs'][1]:,.0f}"
+        q = r["iqr_trained_epochs"]
+        iqr = "—" if q is None else f"{q[0]:,.0f}–{q[1]:,.0f}"
         lines.append(f"| {r['strategy']} | {r['found_optimum_fraction']:.0%} | {fmt(r['median_trained_networks'])} | "
                      f"{fmt(r['median_trained_epochs'])} | {iqr} |")
     return head + "\n".join(lines)

@@ -329,6 +329,7 @@ def train_group(
     histories: list[list[EpochStats]] = [[] for _ in range(P)]
     failed: list[str | None] = [None] * P
     alive = torch.ones(P, dtype=torch.bool, device=device)
+    any_dead = False
     step = 0
     for epoch in range(epochs):
         loss_sum = torch.zeros(P, device=device)
@@ -338,19 +339,22 @@ def train_group(
             yb = y[idx]
             logp = group.forward(train_patches.batch(idx), len(idx))
             nll = -logp.gather(2, yb.expand(P, -1).unsqueeze(2)).squeeze(2).sum(1)  # per candidate
-            bad = ~torch.isfinite(nll.detach()) & alive
-            if bad.any():
+            loss = nll.sum() if not any_dead else torch.where(alive, nll, 0.0).sum()
+            if not torch.isfinite(loss):  # one check per step; find the culprits only when needed
+                bad = ~torch.isfinite(nll.detach()) & alive
                 for p in bad.nonzero().flatten().tolist():
                     kind = "nan" if torch.isnan(nll[p]) else "inf"
                     failed[p] = f"loss became {kind} in epoch {epoch + 1}, step {step}"
                 alive &= ~bad
+                any_dead = True
+                loss = torch.where(alive, nll, 0.0).sum()
             opt.zero_grad(set_to_none=True)
-            torch.where(alive, nll, 0.0).sum().backward()
+            loss.backward()
             group.mask_grads()
-            if not alive.all():
+            if any_dead:
                 group.zero_candidates(~alive, grads=True)
             opt.step()
-            if not alive.all():
+            if any_dead:
                 group.zero_candidates(~alive)
             loss_sum += nll.detach()
             wrong += (logp.detach().argmax(2) != yb).sum(1)

@@ -43,7 +43,8 @@ class History:
     best: Evaluation | None = None
     seconds: float = 0.0
 
-    def add(self, generation: int, results: Sequence[Evaluation], seconds: float, full: bool = True) -> GenerationRecord:
+    def add(self, generation: int, results: Sequence[Evaluation], seconds: float,
+            full: bool = True) -> GenerationRecord:
         """`full`: the batch trained for the configured epochs (only such results can be the best)."""
         ok = [r for r in results if r.ok] if full else []
         local = min(ok, key=lambda r: r.objective) if ok else None

@@ -114,7 +114,8 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
             return GroupResult([nan], [nan], [f"out of memory on {data.train.x.device}"], time.perf_counter() - start,
                                [[]] if job.curves else None)
         half = len(cands) // 2
-        return GroupResult.concat([run_group(data, job, cands[:half], cache), run_group(data, job, cands[half:], cache)])
+        return GroupResult.concat([run_group(data, job, cands[:half], cache),
+                                   run_group(data, job, cands[half:], cache)])
     nan = float("nan")
     return GroupResult(
         [nan if f else h[-1].val_loss for h, f in zip(hist, failed)],

@@ -23,6 +23,14 @@ def neighbours(space: SearchSpace, g: Genotype) -> list[Genotype]:
     return list(out)
 
 
+def _encode(point: tuple[Genotype, float] | None) -> list | None:
+    return None if point is None else [list(point[0]), point[1]]
+
+
+def _decode(value: list | None) -> tuple[Genotype, float] | None:
+    return None if value is None else (tuple(value[0]), float(value[1]))
+
+
 class LocalSearch:
     def __init__(self, space: SearchSpace, population: int = 20, seed: int = 0):
         self.space = space
@@ -54,13 +62,11 @@ class LocalSearch:
             self.current = None  # a local optimum: restart
 
     def state_dict(self) -> dict:
-        enc = (lambda x: None if x is None else [list(x[0]), x[1]])
-        return {"current": enc(self.current), "best": enc(self.best_seen), "seen": [list(g) for g in self.seen],
-                "rng": self.rng.bit_generator.state}
+        return {"current": _encode(self.current), "best": _encode(self.best_seen),
+                "seen": [list(g) for g in self.seen], "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
-        dec = (lambda x: None if x is None else (tuple(x[0]), float(x[1])))
-        self.current, self.best_seen = dec(state["current"]), dec(state["best"])
+        self.current, self.best_seen = _decode(state["current"]), _decode(state["best"])
         self.seen = {tuple(g) for g in state["seen"]}
         self.rng.bit_generator.state = state["rng"]
 

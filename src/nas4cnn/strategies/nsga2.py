@@ -87,7 +87,8 @@ class NSGA2:
         return self.population[int(win)][0]
 
     def tell(self, genotypes: Sequence[Genotype], results: Sequence) -> None:
-        new = [(tuple(g), float(r.val_error) if r.ok else math.inf, float(r.params)) for g, r in zip(genotypes, results)]
+        new = [(tuple(g), float(r.val_error) if r.ok else math.inf, float(r.params))
+               for g, r in zip(genotypes, results)]
         pool = self.population + new
         chosen: list[int] = []
         for front in fronts(pool):

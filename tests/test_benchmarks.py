@@ -1,0 +1,19 @@
+"""The benchmark scripts' baseline must keep working with the search loop (no timing here)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+
+from seed_way import SeedWayEvaluator  # noqa: E402
+
+from nas4cnn.config import RunConfig  # noqa: E402
+from nas4cnn.search import run_search  # noqa: E402
+
+
+def test_seed_way_evaluator_drives_a_search():
+    config = RunConfig().override("search", generations=1, population=2).override("train", epochs=1)
+    ev = SeedWayEvaluator(config.space, 0.01, 1, 206_742)
+    result = run_search(config, ev)
+    assert ev.n_requested == ev.n_trained == 4
+    assert len(result.generations) == 2 and 0 <= result.best.val_error <= 1
