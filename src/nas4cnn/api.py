@@ -209,7 +209,8 @@ def tabulate(
     return table
 
 
-DEFAULT_COMPARE = ("evolution", "regularized-evolution", "random", "local-search", "hyperband", "optuna-tpe")
+DEFAULT_COMPARE = ("evolution", "regularized-evolution", "random", "local-search", "best-first", "hyperband",
+                   "optuna-tpe")
 
 
 def compare(

@@ -16,8 +16,8 @@ from .space import GENES, SearchSpace
 
 OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
 DATASETS = ("digits",)
-STRATEGIES = ("evolution", "regularized-evolution", "random", "grid", "local-search", "hyperband", "nsga2",
-              "optuna-tpe")
+STRATEGIES = ("evolution", "regularized-evolution", "random", "grid", "local-search", "best-first", "hyperband",
+              "nsga2", "optuna-tpe")
 
 
 @dataclass(frozen=True)

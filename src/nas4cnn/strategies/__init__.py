@@ -7,6 +7,7 @@ import inspect
 from ..errors import ConfigError
 from ..space import SearchSpace
 from .base import Strategy
+from .best_first import BestFirst
 from .evolution import Evolution
 from .grid import GridSearch
 from .hyperband import Hyperband
@@ -22,6 +23,7 @@ STRATEGIES = {
     "random": RandomSearch,
     "grid": GridSearch,
     "local-search": LocalSearch,
+    "best-first": BestFirst,
     "hyperband": Hyperband,
     "nsga2": NSGA2,
     "optuna-tpe": OptunaTPE,
