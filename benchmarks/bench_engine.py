@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from seed_way import SeedWayEvaluator, evaluate_seed_way, loaders  # noqa: E402
 
-from nas4cnn.config import RunConfig  # noqa: E402
+from nas4cnn.config import RunConfig, TrainConfig  # noqa: E402
 from nas4cnn.data import load_digits  # noqa: E402
 from nas4cnn.evaluator import Evaluator  # noqa: E402
 from nas4cnn.search import run_search  # noqa: E402
@@ -106,7 +106,7 @@ def part_a(n: int, epochs: int, seed: int, workers: int | None) -> None:
     nmax = 206_742
 
     start = time.perf_counter()
-    with PeakMemory() as mem, Evaluator(space, data, RunConfig().train.__class__(epochs=epochs), 0.01, seed,
+    with PeakMemory() as mem, Evaluator(space, data, TrainConfig(epochs=epochs), 0.01, seed,
                                         "cpu", workers) as ev:
         fast = ev.evaluate(genotypes)
         w = ev.executor.workers

@@ -139,3 +139,37 @@ def test_networks_too_big_to_win_are_not_trained(tmp_path):
     assert pruned and all(x["objective"] is None for x in pruned)
     # a pruned network's size penalty alone is at least the best objective found before it
     assert min(x["params"] for x in pruned) / s["nmax"] >= min(s["global_best"])
+
+
+def test_tabulate_then_compare(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text("[space]\nfilters = [8]\nlinear = [10, 20]\nactivation = ['relu', 'tanh']\n")
+    table = tmp_path / "t.json.gz"
+    base = [sys.executable, "-m", "nas4cnn"]
+    r = subprocess.run([*base, "tabulate", "--config", str(cfg), "--epochs", "2", "--seeds", "2", "--out", str(table),
+                        "--quiet", "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "24 networks x 2 seeds x 2 epochs" in r.stdout  # 2 conv x 2 act x 3 distinct pools x 2 widths
+
+    from nas4cnn.tabulate import Table
+
+    t = Table.load(table)
+    assert t.val_error.shape == (2, 24, 2) and ((t.val_error >= 0) & (t.val_error <= 1)).all()
+    r = subprocess.run([*base, "compare", "--table", str(table), "--strategies", "evolution,evolution-nocache,grid",
+                        "--repeats", "4", "--population", "4", "--json", "--out", str(tmp_path / "cmp")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["strategy"] for x in rows] == ["evolution", "evolution-nocache", "grid"]
+    grid = rows[2]
+    assert grid["found_optimum_fraction"] == 1.0 and grid["median_trained_networks"] <= 24
+    assert rows[0]["median_trained_epochs"] is None or rows[0]["median_trained_epochs"] <= 48
+    assert (tmp_path / "cmp" / "compare.png").exists()
+    assert "| grid | 100% |" in (tmp_path / "cmp" / "compare.md").read_text()
+    r = subprocess.run([*base, "compare", "--table", str(table), "--strategies", "nope"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "unknown strategy 'nope'" in r.stderr

@@ -243,6 +243,10 @@ def compare(
         if name.removesuffix("-nocache") not in STRATEGIES:
             raise ConfigError(f"--strategies: unknown strategy {name!r}; expected some of {sorted(STRATEGIES)} "
                               "(add -nocache to one to re-train repeats)")
+    mean_obj = t.objective(lam).mean(0)
+    best = int(mean_obj.argmin())
+    optimum = {"optimum": t.space.name(t.genotypes[best]), "optimum_objective": float(mean_obj[best]),
+               "table_seeds": len(t.seeds)}
     rows, curves = [], {}
     bar = tqdm(total=len(names) * repeats, desc="compare", unit="run", disable=not progress)
     jobs = [(str(table) if table else None, name.removesuffix("-nocache"), r, lam, budget, population,
@@ -258,7 +262,7 @@ def compare(
     for k, name in enumerate(names):
         replays = done[k * repeats : (k + 1) * repeats]
         row = summarize(replays, budget)
-        row["strategy"] = name
+        row.update(strategy=name, **optimum)
         rows.append(row)
         curves[name] = replays
     if out is not None:
@@ -270,7 +274,7 @@ def compare(
         out.mkdir(parents=True, exist_ok=True)
         grid = np.unique(np.geomspace(1, budget, 200).astype(int))
         plot_regret({n: regret_curve(c, grid) for n, c in curves.items()}, grid, out / "compare.png")
-        (out / "compare.md").write_text(compare_markdown(rows, t, lam, repeats, budget) + "\n", encoding="utf-8")
+        (out / "compare.md").write_text(compare_markdown(rows) + "\n", encoding="utf-8")
     return rows
 
 
@@ -297,11 +301,12 @@ def _replay_pool():
     return multiprocessing.get_context(method).Pool(default_workers(torch.device("cpu")))
 
 
-def compare_markdown(rows: list[dict], table, lam: float, repeats: int, budget: int) -> str:
-    obj = table.objective(lam).mean(0)
-    best = int(obj.argmin())
-    head = (f"Optimum: {table.space.name(table.genotypes[best])} (mean objective {obj[best]:.4f} over "
-            f"{len(table.seeds)} seeds); {repeats} repeats, budget {budget:,} architecture-epochs.\n\n")
+def compare_markdown(rows: list[dict]) -> str:
+    """The rows of `compare` as a Markdown table, headed by the optimum they were measured against."""
+    r0 = rows[0]
+    head = (f"Optimum: {r0['optimum']} (mean objective {r0['optimum_objective']:.4f} over "
+            f"{r0['table_seeds']} seeds); {r0['repeats']} repeats, budget {r0['budget_epochs']:,} "
+            "architecture-epochs.\n\n")
     lines = ["| strategy | found optimum | median trained networks | median trained epochs | IQR epochs |",
              "|---|---|---|---|---|"]
     fmt = lambda x: "—" if x is None else f"{x:,.0f}"  # noqa: E731
@@ -352,6 +357,8 @@ def train(
     """Train one architecture from scratch for `epochs` (default: the config's final epochs)."""
     config, data = prepare(config, data)
     if epochs is not None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ConfigError(f"--epochs must be an integer >= 1; got {epochs!r}")
         config = config.override("search", final_epochs=epochs)
     g = resolve_genotype(config.space, genotype)
     path = rundir.choose_run_dir(out, config.search.seed) if out is not None else None

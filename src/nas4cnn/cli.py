@@ -161,8 +161,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    if args.epochs is not None and args.epochs < 1:
-        raise ConfigError(f"--epochs must be an integer >= 1; got {args.epochs}")
     result = api.train(
         args.genotype, _config(args), epochs=args.epochs, out=args.out, device=args.device,
         progress=not (args.quiet or args.json),
@@ -186,8 +184,6 @@ def _cmd_tabulate(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from .tabulate import Table
-
     names = [n.strip() for n in args.strategies.split(",") if n.strip()]
     rows = api.compare(names, table=args.table, repeats=args.repeats, budget=args.budget,
                        population=args.population, lam=args.lam, out=args.out,
@@ -196,9 +192,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         for r in rows:
             print(json.dumps(r))
         return
-    t = Table.load(args.table)
-    lam = t.config.search.lam if args.lam is None else args.lam
-    print(api.compare_markdown(rows, t, lam, args.repeats, rows[0]["budget_epochs"]))
+    print(api.compare_markdown(rows))
 
 
 def _cmd_rebuild(args: argparse.Namespace) -> None:

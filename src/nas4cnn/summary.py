@@ -9,7 +9,7 @@ from pathlib import Path
 from . import rundir
 from .config import config_from_dict
 from .plots import plot_curves, plot_pareto, plot_progression
-from .search import replay
+from .search import History, replay
 from .store import RunStore
 from .train import EpochStats
 
@@ -28,10 +28,15 @@ def _front(evaluations) -> list[dict]:
             for c, _, _ in pts]
 
 
-def build_summary(store: RunStore) -> dict:
+def _read(store: RunStore) -> tuple[list, History]:
+    """The store's evaluations and the replayed history, read once."""
     config = config_from_dict(store.config)
-    generations, evaluations = store.generations(), store.evaluations()
-    history = replay(config.space, generations, evaluations)
+    evaluations = store.evaluations()
+    return evaluations, replay(config.space, store.generations(), evaluations)
+
+
+def build_summary(store: RunStore, read: tuple[list, History] | None = None) -> dict:
+    evaluations, history = read or _read(store)
     info, final = store.info, store.final
     b = history.best
     summary = {
@@ -69,9 +74,8 @@ def build_summary(store: RunStore) -> dict:
 def write_outputs(run_dir: str | Path, store: RunStore) -> dict:
     """Write summary.json, evaluations.jsonl and the plots from the store; returns the summary."""
     run_dir = Path(run_dir)
-    summary = build_summary(store)
-    config = config_from_dict(store.config)
-    history = replay(config.space, store.generations(), store.evaluations())
+    evaluations, history = read = _read(store)
+    summary = build_summary(store, read)
     tmp = run_dir / (rundir.EVALUATIONS + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for generation, e in history.evaluations:
@@ -79,7 +83,7 @@ def write_outputs(run_dir: str | Path, store: RunStore) -> dict:
     tmp.replace(run_dir / rundir.EVALUATIONS)
     if history.records:
         plot_progression(history.records, run_dir / rundir.PROGRESSION_PNG)
-    plot_pareto([(e.params, e.val_error) for e in store.evaluations() if e.status == "ok" and e.epochs is None],
+    plot_pareto([(e.params, e.val_error) for e in evaluations if e.status == "ok" and e.epochs is None],
                 summary["pareto_front"], summary["best"], run_dir / rundir.PARETO_PNG)
     final = summary["final"]
     if final:
