@@ -54,7 +54,7 @@ def prepare(config: RunConfig | None, data: DataSet | None) -> tuple[RunConfig, 
     """Validate the config, load and check the data, and check the space fits the data's images."""
     config = config or RunConfig()
     validate(config)
-    data = data if data is not None else load_dataset(config.data.dataset)
+    data = data if data is not None else load_dataset(config.data)
     check_space_fits(config.space, data.input_shape)
     return config, data
 
@@ -164,7 +164,8 @@ def search(
         bar.close()
         evaluator.close()
         final = train(result.best.genotype, config, data=data, device=str(evaluator.device), progress=progress)
-        save_model(final.model, path / rundir.MODEL, final.genotype, extra={"config": config.to_dict()})
+        save_model(final.model, path / rundir.MODEL, final.genotype, class_names=data.class_names,
+                   pixel_max=data.pixel_max, extra={"config": config.to_dict()})
         store.finish({**final.metrics(), "history": [asdict(h) for h in final.history]})
         summary = write_outputs(path, store)
     except KeyboardInterrupt:
@@ -373,7 +374,8 @@ def train(
         bar.close()
     if path is not None:
         rundir.make_run_dir(path)
-        save_model(final.model, path / rundir.MODEL, g, extra={"config": config.to_dict()})
+        save_model(final.model, path / rundir.MODEL, g, class_names=data.class_names, pixel_max=data.pixel_max,
+                   extra={"config": config.to_dict()})
         plot_curves(final.history, final.test_nll, final.test_error, path / rundir.CURVES_PNG)
         rundir.write_json(path / "train.json", {**final.metrics(), "history": [asdict(h) for h in final.history]})
     return final

@@ -3,19 +3,48 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .errors import RunDirError
 from .model import CNN, build_model
+from .preprocess import Normalization
 from .space import Architecture
 
 FORMAT = "nas4cnn-model/1"
 
 
-def save_model(model: CNN, path: str | Path, genotype, extra: dict | None = None) -> None:
+@dataclass(frozen=True)
+class Bundle:
+    """A saved network with what it needs around it: the input map and the class names.
+
+    Raw images (pixel values in 0..pixel_max, as the data set stores them) go through
+    `normalization`, then `model`, whose output is log-probabilities over `class_names`.
+    """
+
+    model: CNN
+    genotype: tuple[int, ...]
+    arch_name: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    normalization: Normalization
+    pixel_max: float
+    config: dict | None
+
+
+def save_model(
+    model: CNN,
+    path: str | Path,
+    genotype,
+    normalization: Normalization | None = None,
+    class_names: tuple[str, ...] = (),
+    pixel_max: float = 255.0,
+    extra: dict | None = None,
+) -> None:
     path = Path(path)
+    normalization = normalization or Normalization.identity(model.input_shape[0])
     payload = {
         "format": FORMAT,
         "arch": model.arch.to_dict(),
@@ -24,6 +53,9 @@ def save_model(model: CNN, path: str | Path, genotype, extra: dict | None = None
         "input_shape": list(model.input_shape),
         "num_classes": model.num_classes,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "normalization": normalization.to_dict(),
+        "class_names": list(class_names) or [str(i) for i in range(model.num_classes)],
+        "pixel_max": float(pixel_max),
         **(extra or {}),
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -33,6 +65,11 @@ def save_model(model: CNN, path: str | Path, genotype, extra: dict | None = None
 
 def load_model(path: str | Path, map_location: str = "cpu") -> CNN:
     """Rebuild the saved network (in eval mode) from a `model.pt` written by `save_model`."""
+    return load_bundle(path, map_location).model
+
+
+def load_bundle(path: str | Path, map_location: str = "cpu") -> Bundle:
+    """The saved network (in eval mode) with its input normalisation and class names."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
@@ -45,4 +82,15 @@ def load_model(path: str | Path, map_location: str = "cpu") -> CNN:
     arch = Architecture.from_dict(payload["arch"])
     model = build_model(arch, tuple(payload["input_shape"]), payload["num_classes"])
     model.load_state_dict(payload["state_dict"])
-    return model.eval()
+    c = int(payload["input_shape"][0])
+    return Bundle(
+        model=model.eval(),
+        genotype=tuple(payload["genotype"]),
+        arch_name=payload["arch_name"],
+        input_shape=tuple(payload["input_shape"]),
+        class_names=tuple(payload.get("class_names") or (str(i) for i in range(payload["num_classes"]))),
+        normalization=Normalization.from_dict(payload["normalization"]) if "normalization" in payload
+        else Normalization.identity(c),
+        pixel_max=float(payload.get("pixel_max", 255.0)),
+        config=payload.get("config"),
+    )

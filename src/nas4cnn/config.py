@@ -15,7 +15,8 @@ from .errors import ConfigError
 from .space import GENES, SearchSpace
 
 OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
-DATASETS = ("digits",)
+DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10")
+DATASET_PREFIXES = ("folder:", "npz:")
 STRATEGIES = ("evolution", "regularized-evolution", "random", "grid", "local-search", "best-first", "hyperband",
               "nsga2", "optuna-tpe")
 
@@ -42,7 +43,13 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "digits"
+    dataset: str = "digits"  # a name in DATASETS, or folder:PATH / npz:PATH
+    data_dir: str = ""  # where the named data sets' files are; "" = the cache folder
+    download: bool = False  # fetch missing files of a named data set from its official source
+    val_fraction: float = 0.1  # share of the training split held out for validation (not digits)
+    split_seed: int = 0  # seed of the stratified validation split
+    image_size: int = 0  # folder:PATH images are resized to this square size; 0 = 28
+    channels: int = 0  # folder:PATH: 1 grey, 3 colour; 0 = grey unless an image has colour
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,10 @@ _FLAGS = {
     "weight_decay": "weight-decay",
     "batch_size": "batch-size",
     "distinct_survivors": "keep-duplicates",
+    "data_dir": "data-dir",
+    "val_fraction": "val-fraction",
+    "split_seed": "split-seed",
+    "image_size": "image-size",
 }
 
 
@@ -152,7 +163,21 @@ def validate(config: RunConfig) -> None:
     if not isinstance(s.distinct_survivors, bool):
         raise ConfigError(f"{setting_name('search', 'distinct_survivors')} must be true or false; "
                           f"got {s.distinct_survivors!r}")
-    _choice(d.dataset, DATASETS, "data", "dataset")
+    if not isinstance(d.dataset, str) or not (
+            d.dataset in DATASETS or (d.dataset.startswith(DATASET_PREFIXES) and ":" in d.dataset
+                                      and d.dataset.split(":", 1)[1])):
+        raise ConfigError(f"{setting_name('data', 'dataset')} must be one of {list(DATASETS)} or folder:PATH or "
+                          f"npz:PATH; got {d.dataset!r}")
+    if not isinstance(d.data_dir, str):
+        raise ConfigError(f"{setting_name('data', 'data_dir')} must be a folder path; got {d.data_dir!r}")
+    if not isinstance(d.download, bool):
+        raise ConfigError(f"{setting_name('data', 'download')} must be true or false; got {d.download!r}")
+    _number(d.val_fraction, "data", "val_fraction", strictly_positive=True)
+    if d.val_fraction >= 1:
+        raise ConfigError(f"{setting_name('data', 'val_fraction')} must be below 1; got {d.val_fraction!r}")
+    _int(d.split_seed, 0, "data", "split_seed")
+    _int(d.image_size, 0, "data", "image_size")
+    _choice(d.channels, (0, 1, 3), "data", "channels")
 
 
 def _int(value, minimum: int, section: str, key: str) -> None:

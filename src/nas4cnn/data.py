@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from .config import DataConfig
 from .errors import DataError
 
 
@@ -29,6 +30,12 @@ class DataSet:
     val: Split
     test: Split
     num_classes: int
+    class_names: tuple[str, ...] = ()  # one per class; empty = the class indices
+    pixel_max: float = 255.0  # the largest raw pixel value of the data set's format (8-bit images: 255)
+
+    def __post_init__(self) -> None:
+        if not self.class_names:
+            object.__setattr__(self, "class_names", tuple(str(i) for i in range(self.num_classes)))
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -36,7 +43,7 @@ class DataSet:
         return int(c), int(h), int(w)
 
     def to(self, device: torch.device | str) -> DataSet:
-        return DataSet(self.name, self.train.to(device), self.val.to(device), self.test.to(device), self.num_classes)
+        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
 
     @classmethod
     def from_arrays(
@@ -44,6 +51,8 @@ class DataSet:
         name: str,
         splits: dict[str, tuple[np.ndarray, np.ndarray]],
         num_classes: int | None = None,
+        class_names: tuple[str, ...] = (),
+        pixel_max: float = 255.0,
     ) -> DataSet:
         """Build from numpy arrays (x as N x H x W or N x C x H x W, y integer labels) and check it."""
         for part in ("train", "val", "test"):
@@ -62,9 +71,13 @@ class DataSet:
         if num_classes is None:
             num_classes = int(max((y.max() for _, y in arrays.values() if y.size), default=-1)) + 1
         check_arrays(name, arrays, num_classes)
+        if class_names and len(class_names) != num_classes:
+            raise DataError(f"data set {name!r}: {len(class_names)} class names for {num_classes} classes")
         return cls(
             name=name,
             num_classes=num_classes,
+            class_names=tuple(class_names),
+            pixel_max=float(pixel_max),
             **{
                 part: Split(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64))
                 for part, (x, y) in arrays.items()
@@ -111,11 +124,14 @@ def load_digits() -> DataSet:
         "digits",
         {"train": (x[:1000], y[:1000]), "val": (x[1000:1350], y[1000:1350]), "test": (x[1350:], y[1350:])},
         num_classes=10,
+        pixel_max=16.0,
     )
 
 
-def load_dataset(name: str) -> DataSet:
+def load_dataset(cfg: DataConfig | str = "digits") -> DataSet:
+    """The data set a run's [data] settings name, loaded and checked."""
+    cfg = DataConfig(dataset=cfg) if isinstance(cfg, str) else cfg
     loaders = {"digits": load_digits}
-    if name not in loaders:
-        raise DataError(f"--dataset must be one of {sorted(loaders)}; got {name!r}")
-    return loaders[name]()
+    if cfg.dataset not in loaders:
+        raise DataError(f"--dataset must be one of {sorted(loaders)}; got {cfg.dataset!r}")
+    return loaders[cfg.dataset]()

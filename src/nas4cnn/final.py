@@ -26,6 +26,7 @@ class FinalResult:
     test_error: float
     seconds: float
     model: CNN
+    confusion: list[list[int]]  # test split: rows true class, columns predicted class
 
     def metrics(self) -> dict:
         last = self.history[-1]
@@ -39,6 +40,7 @@ class FinalResult:
             "test_error": self.test_error,
             "test_nll": self.test_nll,
             "seconds": round(self.seconds, 3),
+            "confusion_matrix": self.confusion,
         }
 
 
@@ -58,6 +60,7 @@ def train_final(
     model = build_model(arch, data.input_shape, data.num_classes, seed=init_seed(seed, genotype)).to(device)
     history = train_model(model, data, cfg, epochs, seed, track_val=True, on_epoch=on_epoch)
     test_nll, test_error = evaluate(model, data.test)
+    confusion = confusion_matrix(model, data.test, data.num_classes)
     return FinalResult(
         genotype=tuple(genotype),
         arch=arch.name,
@@ -67,4 +70,13 @@ def train_final(
         test_error=test_error,
         seconds=time.perf_counter() - start,
         model=model.cpu().eval(),
+        confusion=confusion,
     )
+
+
+@torch.no_grad()
+def confusion_matrix(model: torch.nn.Module, split, num_classes: int) -> list[list[int]]:
+    model.eval()
+    pred = torch.cat([model(xs).argmax(1) for xs in split.x.split(4096)])
+    counts = torch.bincount(split.y * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.view(num_classes, num_classes).tolist()
