@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_CPU ?= torch==2.13.0
 TORCH_GPU ?= torch>=2.2,<3
 
-.PHONY: setup search test bench clean
+.PHONY: setup browser search test bench clean
 
 setup: $(VENV)/.installed
 
@@ -15,13 +15,19 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
 	  $(PY) -m pip install -q "$(TORCH_GPU)"; else $(PY) -m pip install -q "$(TORCH_CPU)"; fi
-	$(PY) -m pip install -q -e ".[dev,ray,optuna]"
+	$(PY) -m pip install -q -e ".[dev,ray,optuna,onnx]"
 	touch $@
 
 search: setup
 	$(VENV)/bin/nas4cnn search $(ARGS)
 
-test: setup
+# The report's browser test needs Chromium: installed here where apt-get can (as root), else that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "note: Chromium is not installed; the report's browser test will be skipped"
+
+test: setup browser
 	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q $(ARGS)
 
 bench: setup

@@ -36,12 +36,15 @@ def test_small_search_end_to_end(tmp_path):
     assert len(lines) == 12 and {x["generation"] for x in lines} == {0, 1, 2}
     assert min(x["objective"] for x in lines) == pytest.approx(s["best"]["objective"])
 
-    # the saved model rebuilds and gives the reported test error
-    from nas4cnn.data import load_digits
+    # the saved model rebuilds and, with its input normalisation, gives the reported test error
+    from nas4cnn.checkpoint import load_bundle
+    from nas4cnn.data import Split, load_digits
     from nas4cnn.train import evaluate
 
     run = load_run(out)
-    nll, err = evaluate(run.model, load_digits().test)
+    norm = load_bundle(out / "model.pt").normalization
+    test = load_digits().test
+    nll, err = evaluate(run.model, Split(norm.apply(test.x), test.y))
     assert err == pytest.approx(s["test_error"]) and nll == pytest.approx(s["test_nll"], rel=1e-4)
 
 

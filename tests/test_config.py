@@ -10,11 +10,12 @@ def write(tmp_path, text):
     return p
 
 
-def test_defaults_are_the_seeds():
+def test_search_defaults_are_the_seeds_and_the_recipe_is_ours():
     c = RunConfig()
-    assert (c.search.generations, c.search.population, c.search.lam, c.search.final_epochs) == (50, 20, 0.01, 40)
-    assert (c.train.epochs, c.train.lr, c.train.weight_decay, c.train.batch_size) == (8, 1e-3, 1e-5, 64)
-    assert c.train.optimizer == "adamax"
+    assert (c.search.generations, c.search.population, c.search.lam) == (50, 20, 0.01)
+    assert (c.train.epochs, c.train.weight_decay, c.train.batch_size, c.train.optimizer) == (8, 1e-5, 64, "adamax")
+    assert (c.train.lr, c.train.scaling, c.train.schedule) == (1e-2, "standardize", "cosine")
+    assert (c.search.final_epochs, c.search.final_patience, c.search.final_trainval) == (100, 0, True)
 
 
 def test_file_sets_space_and_settings(tmp_path):

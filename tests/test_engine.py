@@ -3,7 +3,7 @@ import torch
 
 from conftest import make_dataset
 from nas4cnn.config import TrainConfig
-from nas4cnn.engine import Candidate, FastAdamax, group_key, make_groups, train_group
+from nas4cnn.engine import Candidate, FastAdamax, StackedGroup, group_key, make_groups, train_group
 from nas4cnn.model import build_model
 from nas4cnn.space import SearchSpace
 from nas4cnn.train import train_model
@@ -32,10 +32,14 @@ def alone(cand, data, cfg, epochs):
     return model, hist
 
 
-@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 7, 9)])
-def test_candidate_in_a_group_matches_the_candidate_alone(shape):
+SEED_RECIPE = dict(lr=1e-3, scaling="none", schedule="constant", aug_shift=0, aug_rotate=0, aug_scale=0)
+
+
+@pytest.mark.parametrize("shape,recipe", [((1, 8, 8), {}), ((3, 7, 9), {}), ((1, 8, 8), SEED_RECIPE)],
+                         ids=["default-8x8", "default-3x7x9", "seed-recipe-8x8"])
+def test_candidate_in_a_group_matches_the_candidate_alone(shape, recipe):
     data = make_dataset(shape=shape, num_classes=4, n=(150, 40, 10))
-    cfg = TrainConfig(batch_size=32)
+    cfg = TrainConfig(batch_size=32, **recipe)
     cands = [Candidate(SPACE.decode(g), 1000 + i) for i, g in enumerate(GENOTYPES)]
     groups = make_groups(cands, data.input_shape, overhead=1e12)
     assert any(len(g) > 1 for g in groups)
@@ -135,3 +139,13 @@ def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
     res = run_group(small_data, TrainJob(TrainConfig(), 1, 0), cands, {})
     assert res.failed == [None, None, "out of memory on cpu", None]
     assert [v == v for v in res.val_error] == [True, True, False, True]
+
+
+def test_lazy_patches_equal_the_unfolded_ones(small_data):
+    group = StackedGroup([SPACE.decode((1, 1, 0, 1, 3))], [build_model(SPACE.decode((1, 1, 0, 1, 3)), (1, 8, 8), 3)],
+                         (1, 8, 8), 3, torch.device("cpu"))
+    x = small_data.train.x
+    eager, lazy = group.patches(x, lazy=False), group.patches(x, lazy=True)
+    idx = torch.tensor([5, 0, 17])
+    assert torch.equal(eager.batch(idx), lazy.batch(idx))
+    assert torch.equal(eager.batch(), lazy.batch())

@@ -28,6 +28,7 @@ def numbers(path):
     s = json.loads((path / "summary.json").read_text())
     final = dict(s["final"])
     final.pop("seconds")
+    final["per_seed"] = [{k: v for k, v in r.items() if k != "seconds"} for r in final["per_seed"]]
     return {**{k: s[k] for k in KEYS if k != "final"}, "final": final}
 
 

@@ -33,7 +33,7 @@ def drive(strategy, steps):
 
 @pytest.fixture(params=sorted(STRATEGIES))
 def name(request):
-    if request.param == "optuna-tpe":
+    if request.param.endswith("optuna-tpe"):
         pytest.importorskip("optuna")
     return request.param
 
@@ -83,6 +83,32 @@ def test_hyperband_halves_and_grows_epochs():
     assert [len(g) for g, _ in steps] == [8, 4, 2, 1]
 
 
+def test_hyperband_around_a_strategy_draws_brackets_from_it_and_tells_it_the_results():
+    hb = make_strategy("hyperband+evolution", SPACE, population=8, seed=0)
+    steps = drive(hb, 5)
+    assert [e for _, e in steps] == [1, 2, 4, 8, 2]  # the next bracket starts at 2 epochs
+    first = steps[0][0]
+    assert [len(g) for g, _ in steps[:4]] == [8, 4, 2, 1]
+    inner = hb.inner
+    assert inner.generation == 1  # told once, at the end of the first bracket
+    # it was told each candidate's result at the most epochs it reached
+    reached = {}
+    for gs, e in steps[:4]:
+        for g in gs:
+            reached[tuple(g)] = e
+    told = {g: o for g, o in inner.population}
+    for g, o in told.items():
+        assert o == pytest.approx(fake(g, reached[g]).objective)
+    assert set(told) <= set(map(tuple, first))
+    assert steps[4][0] != first  # the second bracket is the evolution's next generation
+
+
+def test_config_names_every_registered_strategy():
+    from nas4cnn.config import STRATEGIES as CONFIG_STRATEGIES
+
+    assert set(CONFIG_STRATEGIES) == set(STRATEGIES)
+
+
 def test_pareto_front():
     pts = [((0,), 0.1, 100.0), ((1,), 0.2, 50.0), ((2,), 0.3, 60.0), ((3,), math.inf, 1.0), ((4,), 0.05, 500.0)]
     assert [p[0] for p in pareto_front(pts)] == [(1,), (0,), (4,)]
@@ -129,7 +155,7 @@ def test_networks_too_big_to_win_are_not_trained(tmp_path):
     import sys
 
     r = subprocess.run([sys.executable, "-m", "nas4cnn", "search", "--lambda", "1.0", "--generations", "3",
-                        "--population", "6", "--epochs", "1", "--final-epochs", "1", "--quiet", "--workers", "1",
+                        "--population", "6", "--epochs", "3", "--final-epochs", "1", "--quiet", "--workers", "1",
                         "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     s = json.loads((tmp_path / "r" / "summary.json").read_text())

@@ -4,7 +4,7 @@ from nas4cnn.config import TrainConfig
 from nas4cnn.evaluator import Evaluator
 from nas4cnn.model import build_model
 from nas4cnn.space import SearchSpace
-from nas4cnn.train import epoch_batches, evaluate, train_model
+from nas4cnn.train import Prepared, epoch_batches, evaluate, lr_factor, train_model
 
 
 def test_batches_cover_the_data_once_and_depend_on_seed_and_epoch():
@@ -19,11 +19,12 @@ def test_batches_cover_the_data_once_and_depend_on_seed_and_epoch():
 def test_training_learns_and_is_deterministic(small_data):
     arch = SearchSpace().decode((1, 0, 0, 1, 3))
     models = [build_model(arch, small_data.input_shape, 3, seed=7) for _ in range(2)]
-    before = evaluate(models[0], small_data.val)
+    prepared = Prepared.from_data(small_data, TrainConfig())
+    before = evaluate(models[0], prepared.data.val)
     hists = [train_model(m, small_data, TrainConfig(), epochs=15, seed=0) for m in models]
     assert hists[0] == hists[1]
     assert all(torch.equal(p, q) for p, q in zip(models[0].parameters(), models[1].parameters()))
-    after = evaluate(models[0], small_data.val)
+    after = evaluate(models[0], prepared.data.val)
     assert after[0] < before[0] and after[1] < 0.2
     assert hists[0][-1].val_loss == after[0]
 
@@ -65,3 +66,25 @@ def test_results_do_not_depend_on_worker_count(small_data):
     with Evaluator(SearchSpace(), small_data, TrainConfig(epochs=2), 0.01, 0, workers=2) as two:
         b = two.evaluate(gs)
     assert [(r.val_error, r.val_nll) for r in a] == [(r.val_error, r.val_nll) for r in b]
+
+
+def test_cosine_schedule_runs_from_the_base_rate_to_zero():
+    assert lr_factor("cosine", 0, 100) == 1.0
+    assert abs(lr_factor("cosine", 50, 100) - 0.5) < 1e-12
+    assert lr_factor("cosine", 99, 100) < 1e-3
+    assert lr_factor("constant", 99, 100) == 1.0
+
+
+def test_prepared_data_is_standardized_on_train_and_augments_raw_images(small_data):
+    p = Prepared.from_data(small_data, TrainConfig(scaling="standardize"))
+    x = p.data.train.x
+    assert abs(float(x.mean())) < 1e-5 and abs(float(x.std()) - 1) < 1e-2
+    batches = list(p.batches(16, seed=0, epoch=0))
+    idx, xb = batches[0]
+    assert xb is not None and xb.shape == (16, *small_data.input_shape)
+    assert not torch.allclose(xb, x[idx])  # augmented
+    again = list(p.batches(16, seed=0, epoch=0))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(batches, again))  # same draws for the same seed and epoch
+    plain = Prepared.from_data(small_data, TrainConfig(scaling="none", aug_shift=0, aug_rotate=0, aug_scale=0))
+    assert plain.raw_train is None and torch.equal(plain.data.train.x, small_data.train.x)
+    assert all(xb is None for _, xb in plain.batches(16, 0, 0))

@@ -1,6 +1,7 @@
 """nas4cnn: evolutionary architecture search for small CNN image classifiers."""
 
-from .api import Interrupted, Run, compare, evaluate, load_run, rebuild, search, space_info, tabulate, train
+from .api import Interrupted, Run, compare, evaluate, load_run, rebuild, report, search, space_info, tabulate, train
+from .api import Prediction, export, predict
 from .checkpoint import load_model
 from .config import RunConfig, load_config
 from .data import DataSet, load_dataset
@@ -13,16 +14,20 @@ __all__ = [
     "DataSet",
     "Interrupted",
     "Nas4cnnError",
+    "Prediction",
     "Run",
     "RunConfig",
     "SearchSpace",
     "compare",
     "evaluate",
+    "export",
     "load_config",
     "load_dataset",
     "load_model",
     "load_run",
+    "predict",
     "rebuild",
+    "report",
     "search",
     "space_info",
     "tabulate",

@@ -19,9 +19,13 @@ from .data import DataSet, load_dataset
 from .errors import ConfigError, RunDirError
 from .evaluator import Evaluation, Evaluator
 from .executors import LocalExecutor, TrainJob, resolve_device
-from .final import FinalResult, train_final
+from .export import export
+from .final import FinalRuns, train_final_repeats
 from .model import CNN, check_space_fits, max_params
-from .plots import plot_curves
+from .baselines import BASELINES, comparison_rows, train_baselines
+from .plots import plot_bars, plot_curves
+from .predict import Prediction, predict
+from .report import report
 from .search import run_search
 from .space import Genotype, SearchSpace
 from .store import RunStore
@@ -163,18 +167,18 @@ def search(
             result = run_search(config, evaluator, store, on_generation)
         bar.close()
         evaluator.close()
-        final = train(result.best.genotype, config, data=data, device=str(evaluator.device), progress=progress)
-        save_model(final.model, path / rundir.MODEL, final.genotype, class_names=data.class_names,
-                   pixel_max=data.pixel_max, extra={"config": config.to_dict()})
-        store.finish({**final.metrics(), "history": [asdict(h) for h in final.history]})
+        final = _train_final(config, result.best.genotype, data, evaluator.device, progress)
+        _save_final(path, final, config, data)
+        store.finish(final.metrics())
         summary = write_outputs(path, store)
+        report(path)
     except KeyboardInterrupt:
         raise Interrupted(path) from None
     finally:
         bar.close()
         evaluator.close()
         store.close()
-    return Run(path, summary, final.model)
+    return Run(path, summary, final.first.model)
 
 
 def tabulate(
@@ -320,13 +324,15 @@ def compare_markdown(rows: list[dict]) -> str:
 
 
 def rebuild(run_dir: str | Path) -> dict:
-    """Rewrite a run's summary.json, evaluations.jsonl and plots from its store alone."""
+    """Rewrite a run's summary.json, evaluations.jsonl, plots and report.html from its store alone."""
     path = Path(run_dir)
     store = RunStore.open(path)
     try:
-        return write_outputs(path, store)
+        summary = write_outputs(path, store)
     finally:
         store.close()
+    report(path)
+    return summary
 
 
 def evaluate(
@@ -350,35 +356,100 @@ def train(
     config: RunConfig | None = None,
     *,
     epochs: int | None = None,
+    repeats: int | None = None,
     data: DataSet | None = None,
     out: str | Path | None = None,
     device: str = "auto",
     progress: bool = False,
-) -> FinalResult:
-    """Train one architecture from scratch for `epochs` (default: the config's final epochs)."""
+) -> FinalRuns:
+    """Train one architecture from scratch as the final model is trained (the config's final
+    epochs, patience, train + validation and repeats unless `epochs` / `repeats` are given) and
+    test it. With `out`, save the first seed's model, its curves and the metrics there."""
     config, data = prepare(config, data)
-    if epochs is not None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ConfigError(f"--epochs must be an integer >= 1; got {epochs!r}")
-        config = config.override("search", final_epochs=epochs)
+    for name, value in (("epochs", epochs), ("repeats", repeats)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"--{name} must be an integer >= 1; got {value!r}")
+    config = config.override("search", final_epochs=epochs, final_repeats=repeats)
     g = resolve_genotype(config.space, genotype)
     path = rundir.choose_run_dir(out, config.search.seed) if out is not None else None
-    n = config.search.final_epochs
-    bar = tqdm(total=n, desc=f"train {config.space.name(g)}", unit="epoch", disable=not progress)
+    if path is not None:
+        rundir.make_run_dir(path)
+    final = _train_final(config, g, data, resolve_device(device), progress)
+    if path is not None:
+        _save_final(path, final, config, data)
+        rundir.write_json(path / "train.json", final.metrics())
+    return final
+
+
+def _train_final(config: RunConfig, g: Genotype, data: DataSet, device: torch.device, progress: bool) -> FinalRuns:
+    s = config.search
+    bar = tqdm(total=s.final_repeats * s.final_epochs * (2 if s.final_trainval else 1),
+               desc=f"final {config.space.name(g)}", unit="epoch", disable=not progress)
     try:
-        final = train_final(
-            config.space, g, data, config.train, n, config.search.seed, resolve_device(device),
+        return train_final_repeats(
+            config.space, g, data, config.train, s.final_epochs, s.seed, s.final_repeats, device,
             on_epoch=lambda h: (bar.set_postfix(val_error=f"{h.val_error:.4f}"), bar.update()),
+            patience=s.final_patience, trainval=s.final_trainval,
         )
     finally:
         bar.close()
+
+
+def _save_final(path: Path, final: FinalRuns, config: RunConfig, data: DataSet) -> None:
+    """The first seed's model, with its input normalisation and class names, and its curves."""
+    first = final.first
+    save_model(first.model, path / rundir.MODEL, first.genotype, normalization=first.normalization,
+               class_names=data.class_names, pixel_max=data.pixel_max, extra={"config": config.to_dict()})
+    plot_curves(first.history, first.test_nll, first.test_error, path / rundir.CURVES_PNG)
+
+
+def baseline(
+    config: RunConfig | None = None,
+    *,
+    run: str | Path | None = None,
+    repeats: int | None = None,
+    data: DataSet | None = None,
+    out: str | Path | None = None,
+    device: str = "auto",
+    progress: bool = False,
+) -> list[dict]:
+    """Train the seed's two comparison models (a human-designed CNN, a feed-forward network)
+    the way the final model is trained, and compare. With `run`, use that run's recipe and
+    data and add its final model; `out` (default: the run's folder) gets baselines.json and
+    the seed's bar chart, baselines.png, and a run folder's report.html is rewritten with them.
+    Returns one row per model."""
+    searched = None
+    if run is not None:
+        if config is not None:
+            raise ConfigError("--run: the baselines use the run's own settings; do not give settings as well")
+        summary = rundir.read_summary(run)
+        if not summary.get("final"):
+            raise RunDirError(f"--run: {str(run)!r} has no final model yet; finish it with --resume first")
+        config, searched = config_from_dict(summary["config"], source=f"{run}/summary.json"), summary["final"]
+        out = run if out is None else out
+    config, data = prepare(config, data)
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
+        raise ConfigError(f"--repeats must be an integer >= 1; got {repeats!r}")
+    config = config.override("search", final_repeats=repeats)
+    s = config.search
+    path = rundir.make_run_dir(Path(out)) if out is not None else None
+    bar = tqdm(total=len(BASELINES) * s.final_repeats * s.final_epochs * (2 if s.final_trainval else 1),
+               desc="baselines", unit="epoch", disable=not progress)
+    try:
+        results = train_baselines(data, config.train, s.final_epochs, s.seed, s.final_repeats,
+                                  resolve_device(device), s.final_patience, s.final_trainval,
+                                  on_epoch=lambda h: bar.update())
+    finally:
+        bar.close()
+    rows = comparison_rows(results, searched, digits=config.data.dataset == "digits")
     if path is not None:
-        rundir.make_run_dir(path)
-        save_model(final.model, path / rundir.MODEL, g, class_names=data.class_names, pixel_max=data.pixel_max,
-                   extra={"config": config.to_dict()})
-        plot_curves(final.history, final.test_nll, final.test_error, path / rundir.CURVES_PNG)
-        rundir.write_json(path / "train.json", {**final.metrics(), "history": [asdict(h) for h in final.history]})
-    return final
+        detail = {name: {k: v for k, v in r.metrics().items() if k not in ("history", "trainval_history")}
+                  for name, r in results.items()}
+        rundir.write_json(path / "baselines.json", {"config": config.to_dict(), "rows": rows, "baselines": detail})
+        plot_bars(rows, path / "baselines.png")
+        if (path / "run.db").is_file() or (path / rundir.SUMMARY).is_file():
+            report(path)  # a run folder: its report gains the Baselines section
+    return rows
 
 
 def load_run(path: str | Path) -> Run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,13 +73,44 @@ def load_bundle(path: str | Path, map_location: str = "cpu") -> Bundle:
     """The saved network (in eval mode) with its input normalisation and class names."""
     path = Path(path)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # the weights-only unpickler warns about foreign pickles
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise RunDirError(f"model: no such file {str(path)!r}") from None
-    except Exception as e:  # a corrupt or foreign file
-        raise RunDirError(f"model: {str(path)!r} is not a readable model file: {e}") from None
+    except Exception as e:  # a corrupt or foreign file; torch's own messages span lines and advise unsafe loading
+        raise _unreadable(path, _why(path, e)) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise RunDirError(f"model: {str(path)!r} is not a nas4cnn model (expected format {FORMAT})")
+        raise _unreadable(path, f"a PyTorch file, but not a model saved by nas4cnn ({FORMAT})")
+    try:
+        return _rebuild(payload)
+    except Exception as e:  # the right format tag over missing or mismatched contents
+        raise _unreadable(path, f"damaged contents: {type(e).__name__}") from None
+
+
+def _unreadable(path: Path, why: str) -> RunDirError:
+    return RunDirError(f"model: {str(path)!r} is not a readable nas4cnn model ({why})")
+
+
+def _why(path: Path, e: Exception) -> str:
+    """A short reason for torch.load's failure, without torch's text."""
+    if isinstance(e, IsADirectoryError):
+        return "it is a folder"
+    if isinstance(e, OSError):
+        return e.strerror or type(e).__name__
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    if not head:
+        return "the file is empty"
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive
+        return "not a PyTorch model file"
+    return "a damaged PyTorch file, or one holding more than tensors and plain values"
+
+
+def _rebuild(payload: dict) -> Bundle:
     arch = Architecture.from_dict(payload["arch"])
     model = build_model(arch, tuple(payload["input_shape"]), payload["num_classes"])
     model.load_state_dict(payload["state_dict"])

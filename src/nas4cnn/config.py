@@ -18,16 +18,38 @@ OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
 DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10")
 DATASET_PREFIXES = ("folder:", "npz:")
 STRATEGIES = ("evolution", "regularized-evolution", "random", "grid", "local-search", "best-first", "hyperband",
-              "nsga2", "optuna-tpe")
+              "nsga2", "optuna-tpe", "hyperband+evolution", "hyperband+regularized-evolution",
+              "hyperband+local-search", "hyperband+best-first", "hyperband+optuna-tpe")
+
+
+SCALINGS = ("none", "unit", "standardize")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """How every network is trained, in the search and for the final model."""
+
     epochs: int = 8
-    lr: float = 1e-3
+    lr: float = 1e-2
     weight_decay: float = 1e-5
     batch_size: int = 64
     optimizer: str = "adamax"
+    scaling: str = "standardize"  # input map fitted on the training images: none | unit | standardize
+    schedule: str = "cosine"  # learning rate over the run: constant | cosine (to zero at the last step)
+    aug_shift: float = 1.0  # random shifts of up to this many pixels
+    aug_rotate: float = 10.0  # random rotations of up to this many degrees
+    aug_scale: float = 0.1  # random scalings of up to this fraction
+
+
+# The seed's own recipe (raw inputs, constant Adamax 1e-3, no augmentation, 40 final epochs
+# on the training split), kept available exactly: `--recipe seed`.
+SEED_RECIPE = {
+    "train": {"lr": 1e-3, "scaling": "none", "schedule": "constant", "aug_shift": 0.0, "aug_rotate": 0.0,
+              "aug_scale": 0.0},
+    "search": {"final_epochs": 40, "final_patience": 0, "final_trainval": False},
+}
+RECIPES = ("default", "seed")
 
 
 @dataclass(frozen=True)
@@ -36,9 +58,12 @@ class SearchConfig:
     generations: int = 50
     population: int = 20
     lam: float = 0.01
-    final_epochs: int = 40
+    final_epochs: int = 100
     seed: int = 0
     distinct_survivors: bool = True
+    final_patience: int = 0  # stop the final training once validation loss has not improved for this many epochs; 0 = never
+    final_trainval: bool = True  # then retrain the final model on train + validation for the epochs found
+    final_repeats: int = 1  # seeds the final model is trained with; the mean and spread are reported
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,17 @@ class RunConfig:
             "data": asdict(self.data),
         }
 
+    @classmethod
+    def recipe(cls, name: str = "default") -> RunConfig:
+        """The defaults of a named recipe: `default`, or `seed` for the seed's own training."""
+        if name not in RECIPES:
+            raise ConfigError(f"--recipe must be one of {list(RECIPES)}; got {name!r}")
+        config = cls()
+        if name == "seed":
+            for section, values in SEED_RECIPE.items():
+                config = replace(config, **{section: replace(getattr(config, section), **values)})
+        return config
+
     def override(self, section: str, **values) -> RunConfig:
         """A copy with the given (non-None) values replaced in one section, validated."""
         values = {k: v for k, v in values.items() if v is not None}
@@ -92,6 +128,12 @@ _FLAGS = {
     "weight_decay": "weight-decay",
     "batch_size": "batch-size",
     "distinct_survivors": "keep-duplicates",
+    "aug_shift": "aug-shift",
+    "aug_rotate": "aug-rotate",
+    "aug_scale": "aug-scale",
+    "final_patience": "patience",
+    "final_trainval": "no-trainval",
+    "final_repeats": "repeats",
     "data_dir": "data-dir",
     "val_fraction": "val-fraction",
     "split_seed": "split-seed",
@@ -105,10 +147,10 @@ def setting_name(section: str, key: str) -> str:
     return f"{section}.{file_key} (--{_FLAGS.get(key, key)})"
 
 
-def load_config(path: str | Path | None = None) -> RunConfig:
-    """Defaults, updated from a TOML file if given; validated."""
+def load_config(path: str | Path | None = None, recipe: str = "default") -> RunConfig:
+    """A recipe's defaults, updated from a TOML file if given; validated."""
     if path is None:
-        return RunConfig()
+        return RunConfig.recipe(recipe)
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -118,10 +160,10 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise ConfigError(f"--config: cannot read {str(path)!r}: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"--config: {str(path)!r} is not valid TOML: {e}") from None
-    return config_from_dict(raw, source=str(path))
+    return config_from_dict(raw, source=str(path), base=RunConfig.recipe(recipe))
 
 
-def config_from_dict(raw: dict, source: str = "config") -> RunConfig:
+def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None = None) -> RunConfig:
     for section, value in raw.items():
         if section not in _FILE_KEYS:
             raise ConfigError(f"{source}: unknown section [{section}]{_did_you_mean(section, _FILE_KEYS)}")
@@ -137,11 +179,12 @@ def config_from_dict(raw: dict, source: str = "config") -> RunConfig:
         keys = _FILE_KEYS[name]
         return {keys[k]: v for k, v in raw.get(name, {}).items()}
 
+    base = base or RunConfig()
     config = RunConfig(
         space=SearchSpace.from_lists(**section_values("space")),
-        train=TrainConfig(**section_values("train")),
-        search=SearchConfig(**section_values("search")),
-        data=DataConfig(**section_values("data")),
+        train=replace(base.train, **section_values("train")),
+        search=replace(base.search, **section_values("search")),
+        data=replace(base.data, **section_values("data")),
     )
     validate(config)
     return config
@@ -154,12 +197,25 @@ def validate(config: RunConfig) -> None:
     _number(t.weight_decay, "train", "weight_decay")
     _int(t.batch_size, 1, "train", "batch_size")
     _choice(t.optimizer, OPTIMIZERS, "train", "optimizer")
+    _choice(t.scaling, SCALINGS, "train", "scaling")
+    _choice(t.schedule, SCHEDULES, "train", "schedule")
+    _number(t.aug_shift, "train", "aug_shift")
+    _number(t.aug_rotate, "train", "aug_rotate")
+    if t.aug_rotate > 180:
+        raise ConfigError(f"{setting_name('train', 'aug_rotate')} must be at most 180 degrees; got {t.aug_rotate!r}")
+    _number(t.aug_scale, "train", "aug_scale")
+    if t.aug_scale >= 1:
+        raise ConfigError(f"{setting_name('train', 'aug_scale')} must be below 1; got {t.aug_scale!r}")
     _choice(s.strategy, STRATEGIES, "search", "strategy")
     _int(s.generations, 0, "search", "generations")
     _int(s.population, 2, "search", "population")
     _number(s.lam, "search", "lam")
     _int(s.final_epochs, 1, "search", "final_epochs")
     _int(s.seed, 0, "search", "seed")
+    _int(s.final_patience, 0, "search", "final_patience")
+    _int(s.final_repeats, 1, "search", "final_repeats")
+    if not isinstance(s.final_trainval, bool):
+        raise ConfigError(f"{setting_name('search', 'final_trainval')} must be true or false; got {s.final_trainval!r}")
     if not isinstance(s.distinct_survivors, bool):
         raise ConfigError(f"{setting_name('search', 'distinct_survivors')} must be true or false; "
                           f"got {s.distinct_survivors!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -9,6 +10,8 @@ import torch
 
 from .config import DataConfig
 from .errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,9 @@ class DataSet:
     test: Split
     num_classes: int
     class_names: tuple[str, ...] = ()  # one per class; empty = the class indices
-    pixel_max: float = 255.0  # the largest raw pixel value of the data set's format (8-bit images: 255)
+    # the largest raw pixel value of the data set's format: 255 for 8-bit images (IDX, CIFAR-10, image
+    # folders, uint8 npz arrays), 16 for digits, the training split's largest value for other npz arrays
+    pixel_max: float = 255.0
 
     def __post_init__(self) -> None:
         if not self.class_names:
@@ -129,9 +134,51 @@ def load_digits() -> DataSet:
 
 
 def load_dataset(cfg: DataConfig | str = "digits") -> DataSet:
-    """The data set a run's [data] settings name, loaded and checked."""
+    """The data set a run's [data] settings name, loaded and checked once.
+
+    - ``digits``: scikit-learn's 8x8 digits with the seed's fixed split (see `load_digits`);
+    - ``mnist``, ``fashion-mnist``, ``kmnist``: IDX files (gzipped or not) in ``data_dir`` or the
+      cache folder; ``cifar10``: its Python batches folder (see `nas4cnn.sources`);
+      ``download`` fetches missing files from the official sources, checksum-verified;
+    - ``folder:PATH``: one sub-folder of PNG/JPEG images per class (`nas4cnn.sources.folder`);
+    - ``npz:PATH``: arrays x, y and optionally x_test, y_test, class_names (`nas4cnn.sources.npz`).
+
+    Apart from digits, the validation split is a stratified ``val_fraction`` of the training
+    images, seeded by ``split_seed``. Pixel values are kept raw (see `DataSet.pixel_max`).
+    """
+    from .config import RunConfig, validate
+    from .sources import cifar, folder, idx, npz
+
     cfg = DataConfig(dataset=cfg) if isinstance(cfg, str) else cfg
-    loaders = {"digits": load_digits}
-    if cfg.dataset not in loaders:
-        raise DataError(f"--dataset must be one of {sorted(loaders)}; got {cfg.dataset!r}")
-    return loaders[cfg.dataset]()
+    validate(RunConfig(data=cfg))  # the same checks and messages as a run's config
+    loaders = {"digits": lambda c: load_digits(), "mnist": idx.load, "fashion-mnist": idx.load,
+               "kmnist": idx.load, "cifar10": cifar.load}
+    prefixes = {"folder": folder.load, "npz": npz.load}
+    kind, sep, path = cfg.dataset.partition(":") if isinstance(cfg.dataset, str) else ("", "", "")
+    if cfg.dataset in loaders:
+        loader = loaders[cfg.dataset]
+    elif sep and kind in prefixes and path:
+        loader = prefixes[kind]
+    else:
+        raise DataError(f"--dataset must be one of {list(loaders)} or folder:PATH or npz:PATH; got {cfg.dataset!r}")
+    _warn_unused(cfg, kind if sep else cfg.dataset)
+    data = loader(cfg)
+    log.info("data set %r: %s images, %d classes; %d train, %d validation, %d test",
+             data.name, "x".join(map(str, data.input_shape)), data.num_classes, len(data.train), len(data.val),
+             len(data.test))
+    return data
+
+
+def _warn_unused(cfg: DataConfig, kind: str) -> None:
+    """Settings that the chosen data set does not use are named, not silently dropped."""
+    default = DataConfig()
+    unused = []
+    if kind not in ("mnist", "fashion-mnist", "kmnist", "cifar10"):
+        unused += [k for k in ("data_dir", "download") if getattr(cfg, k) != getattr(default, k)]
+    if kind != "folder":
+        unused += [k for k in ("image_size", "channels") if getattr(cfg, k) != getattr(default, k)]
+    if kind == "digits":
+        unused += [k for k in ("val_fraction", "split_seed") if getattr(cfg, k) != getattr(default, k)]
+    if unused:
+        log.warning("--dataset %s does not use %s; ignored", cfg.dataset,
+                    ", ".join(f"--{k.replace('_', '-')}" for k in unused))

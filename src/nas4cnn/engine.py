@@ -38,7 +38,11 @@ from .config import TrainConfig
 from .data import DataSet
 from .model import CNN, build_model, feature_hw
 from .space import Architecture
-from .train import EpochStats, epoch_batches, make_optimizer
+from .train import EpochStats, Prepared, lr_factor, make_optimizer
+
+# Unfolded patches of a whole split are kept when they take at most this many bytes;
+# larger data sets (MNIST-sized and up) are unfolded batch by batch instead.
+PATCH_CACHE_BYTES = 256 * 2**20
 
 _ACT = {"relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus, "elu": F.elu}
 
@@ -137,6 +141,17 @@ class Patches:
         return d.reshape(d.shape[0], -1, d.shape[-1])
 
 
+class LazyPatches:
+    """The same interface as `Patches`, unfolding only the rows asked for: for splits whose
+    patches would take too much memory."""
+
+    def __init__(self, x: torch.Tensor, *layout):
+        self.x, self.layout = x, layout
+
+    def batch(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        return Patches(self.x if idx is None else self.x[idx], *self.layout).batch()
+
+
 class StackedGroup:
     """P compatible candidates as stacked, zero-padded parameter tensors."""
 
@@ -192,8 +207,14 @@ class StackedGroup:
                 runs.append([a.activation, 1])
         self.act_runs = [(name, n) for name, n in runs]
 
-    def patches(self, x: torch.Tensor) -> Patches:
-        return Patches(x, self.K, self.padding, self.stride, self.pool.size, self.conv_hw, self.pooled_hw)
+    def patches(self, x: torch.Tensor, lazy: bool | None = None) -> Patches | LazyPatches:
+        """The patches of images `x`, unfolded now, or on demand if `lazy` (by default: if
+        they would take more than PATCH_CACHE_BYTES)."""
+        layout = (self.K, self.padding, self.stride, self.pool.size, self.conv_hw, self.pooled_hw)
+        if lazy is None:
+            kk = self.pool.size**2
+            lazy = 4 * x.shape[0] * kk * self.S * x.shape[1] * self.K**2 > PATCH_CACHE_BYTES
+        return LazyPatches(x, *layout) if lazy else Patches(x, *layout)
 
     def patch_key(self) -> tuple:
         return (self.K, self.padding, self.stride, self.pool.size)
@@ -233,7 +254,7 @@ class StackedGroup:
             t.grad.mul_(m)
 
     @torch.no_grad()
-    def measure(self, patches: Patches, y: torch.Tensor, chunk: int = 1024) -> tuple[list[float], list[float]]:
+    def measure(self, patches: Patches | LazyPatches, y: torch.Tensor, chunk: int = 1024) -> tuple[list[float], list[float]]:
         """Mean NLL and error of every candidate on a split."""
         P = len(self.archs)
         nll = torch.zeros(P, dtype=torch.float64, device=y.device)
@@ -279,6 +300,9 @@ class FastAdamax:
         for p in self.params:
             p.grad = None
 
+    def set_lr(self, lr: float) -> None:
+        self.lr = lr
+
     @torch.no_grad()
     def step(self) -> None:
         b1, b2 = self.betas
@@ -294,10 +318,22 @@ class FastAdamax:
         torch._foreach_addcdiv_(self.params, self.exp_avg, self.exp_inf, value=-self.lr / (1 - b1**self.t))
 
 
+class _TorchOptimizer:
+    """A `torch.optim` optimiser with the `set_lr` of `FastAdamax`."""
+
+    def __init__(self, params: list[torch.Tensor], cfg: TrainConfig):
+        self.opt = make_optimizer(params, cfg)
+        self.zero_grad, self.step = self.opt.zero_grad, self.opt.step
+
+    def set_lr(self, lr: float) -> None:
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+
+
 def _optimizer(params: list[torch.Tensor], cfg: TrainConfig):
     if cfg.optimizer == "adamax":
         return FastAdamax(params, cfg.lr, cfg.weight_decay)
-    return make_optimizer(params, cfg)
+    return _TorchOptimizer(params, cfg)
 
 
 def train_group(
@@ -309,23 +345,31 @@ def train_group(
     patch_cache: dict | None = None,
     val_every_epoch: bool = False,
 ) -> tuple[StackedGroup, list[list[EpochStats]], list[str | None]]:
-    """Train one group of compatible candidates together. Returns the group, per-candidate
-    histories (validation measured after the last epoch only) and per-candidate failure
-    reasons (None for a candidate that trained). A candidate whose loss becomes NaN or
-    infinite stops at once: its weights are zeroed and frozen, and the others go on.
-    `patch_cache` lets groups with the same patch layout share the unfolded data."""
+    """Train one group of compatible candidates together with the recipe `cfg`. Returns the
+    group, per-candidate histories (validation measured after the last epoch only) and
+    per-candidate failure reasons (None for a candidate that trained). A candidate whose
+    loss becomes NaN or infinite stops at once: its weights are zeroed and frozen, and the
+    others go on. `patch_cache` lets groups share the prepared data and, with the same patch
+    layout, the unfolded patches; it belongs to one data set and one `cfg`."""
+    cache = patch_cache if patch_cache is not None else {}
+    if "prepared" not in cache:
+        cache["prepared"] = Prepared.from_data(data, cfg)
+    prepared: Prepared = cache["prepared"]
+    data = prepared.data
     device = data.train.x.device
     shape, nc = data.input_shape, data.num_classes
     models = [build_model(c.arch, shape, nc, seed=c.init_seed) for c in candidates]
     group = StackedGroup([c.arch for c in candidates], models, shape, nc, device)
-    cache = patch_cache if patch_cache is not None else {}
     key = group.patch_key()
     if key not in cache:
-        cache[key] = (group.patches(data.train.x), group.patches(data.val.x))
+        # Augmented batches are new images every step: their patches are cut per batch.
+        cache[key] = (group.patches(data.train.x, lazy=True if prepared.raw_train is not None else None),
+                      group.patches(data.val.x))
     train_patches, val_patches = cache[key]
     opt = _optimizer(group.params, cfg)
     y = data.train.y
     P, n = len(candidates), len(y)
+    total = epochs * -(-n // cfg.batch_size)
     histories: list[list[EpochStats]] = [[] for _ in range(P)]
     failed: list[str | None] = [None] * P
     alive = torch.ones(P, dtype=torch.bool, device=device)
@@ -334,10 +378,13 @@ def train_group(
     for epoch in range(epochs):
         loss_sum = torch.zeros(P, device=device)
         wrong = torch.zeros(P, device=device)
-        for idx in epoch_batches(n, cfg.batch_size, seed, epoch, device):
+        for idx, xb in prepared.batches(cfg.batch_size, seed, epoch):
+            if cfg.schedule != "constant":
+                opt.set_lr(cfg.lr * lr_factor(cfg.schedule, step, total))
             step += 1
             yb = y[idx]
-            logp = group.forward(train_patches.batch(idx), len(idx))
+            cols = train_patches.batch(idx) if xb is None else group.patches(xb, lazy=False).batch()
+            logp = group.forward(cols, len(idx))
             nll = -logp.gather(2, yb.expand(P, -1).unsqueeze(2)).squeeze(2).sum(1)  # per candidate
             loss = nll.sum() if not any_dead else torch.where(alive, nll, 0.0).sum()
             if not torch.isfinite(loss):  # one check per step; find the culprits only when needed

@@ -32,6 +32,7 @@ def plot_progression(records: Sequence[GenerationRecord], path: str | Path) -> N
     ax.plot(gens, [g for g, _ in finite], label="global best", lw=2)
     ax.plot(gens, [loc for _, loc in finite], label="local best (this generation)", lw=1, alpha=0.8)
     ax.set_xlabel("generation")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("objective (val error + λ·Np/Nmax)")
     ax.set_title("Objective progression")
     _save(fig, [ax], path)
@@ -44,15 +45,39 @@ def plot_curves(history: Sequence[EpochStats], test_nll: float, test_error: floa
     a.plot(epochs, [h.val_loss for h in history], label="validation")
     a.axhline(test_nll, ls="--", color="grey", label=f"test ({test_nll:.3f})")
     a.set_xlabel("epoch")
+    a.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     a.set_ylabel("mean NLL")
     a.set_title("Loss")
     b.plot(epochs, [h.train_error for h in history], label="train")
     b.plot(epochs, [h.val_error for h in history], label="validation")
     b.axhline(test_error, ls="--", color="grey", label=f"test ({test_error:.4f})")
     b.set_xlabel("epoch")
+    b.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     b.set_ylabel("classification error")
     b.set_title("Classification error")
     _save(fig, [a, b], path)
+
+
+def plot_bars(rows: Sequence[dict], path: str | Path) -> None:
+    """The seed's comparison chart: test NLL and classification error per model, this run's
+    mean (± std over seeds) beside the seed's published figure where there is one.
+    rows: dicts with label, test_error_mean, test_error_std, test_nll_mean, test_nll_std and
+    optionally published_error, published_nll."""
+    labels = [r["label"] for r in rows]
+    x = range(len(rows))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, title in ((axes[0], "nll", "Test NLL"), (axes[1], "error", "Test classification error")):
+        ours = ax.bar([i - 0.2 for i in x], [r[f"test_{key}_mean"] for r in rows], 0.4,
+                      yerr=[r[f"test_{key}_std"] for r in rows], capsize=3, label="this tool")
+        ax.bar_label(ours, fmt="%.3f", fontsize=8)
+        published = [r.get(f"published_{key}") for r in rows]
+        if any(v is not None for v in published):
+            seed = ax.bar([i + 0.2 for i in x], [v or 0 for v in published], 0.4, label="seed (published)",
+                          color="lightgrey", edgecolor="grey")
+            ax.bar_label(seed, labels=[f"{v:.3f}" if v is not None else "" for v in published], fontsize=8)
+        ax.set_xticks(list(x), labels)
+        ax.set_title(title)
+    _save(fig, axes, path)
 
 
 def plot_regret(curves: dict, grid, path: str | Path) -> None:
@@ -86,3 +111,36 @@ def plot_pareto(points, front: list[dict], best: dict | None, path: str | Path) 
     ax.set_ylabel("validation error")
     ax.set_title("Validation error against size")
     _save(fig, [ax], path, fontsize=8)
+
+
+def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], path) -> None:
+    """A confusion matrix (rows the true class, columns the predicted one), shaded by the
+    fraction of each true class, with the counts written in when there are few classes.
+    `path` may be a file name or a binary file object (PNG either way)."""
+    import numpy as np
+
+    m = np.asarray(matrix, dtype=float).reshape(len(matrix), -1)
+    n = len(m)
+    totals = m.sum(1, keepdims=True)
+    frac = np.divide(m, totals, out=np.zeros_like(m), where=totals > 0)
+    side = min(3.0 + 0.3 * n, 10.0)
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    im = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    if n <= 30:
+        labels = [str(c) for c in class_names] if len(class_names) == n else [str(i) for i in range(n)]
+        ax.set_xticks(range(n), labels, rotation=45 if max(map(len, labels)) > 2 else 0, ha="right"
+                      if max(map(len, labels)) > 2 else "center", fontsize=8)
+        ax.set_yticks(range(n), labels, fontsize=8)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if m[i, j]:
+                    ax.text(j, i, f"{m[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                            color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("Confusion matrix (test split)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .config import SCALINGS
 from .data import DataSet
-
-SCALINGS = ("none", "unit", "standardize")
 
 
 @dataclass(frozen=True)

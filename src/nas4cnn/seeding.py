@@ -14,4 +14,4 @@ def derive_seed(*parts: int | Iterable[int]) -> int:
 
 
 # Purposes, so that streams for different uses never coincide.
-INIT, DATA_ORDER, STRATEGY = 1, 2, 3
+INIT, DATA_ORDER, STRATEGY, AUGMENT = 1, 2, 3, 4

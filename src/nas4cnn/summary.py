@@ -60,6 +60,8 @@ def build_summary(store: RunStore, read: tuple[list, History] | None = None) -> 
         "pareto_front": _front(evaluations),
         "test_error": final["test_error"] if final else None,
         "test_nll": final["test_nll"] if final else None,
+        **{k: final.get(k) if final else None
+           for k in ("repeats", "test_error_mean", "test_error_std", "test_nll_mean", "test_nll_std")},
         "final": final,
         "seconds": {
             "search": round(history.seconds, 3),

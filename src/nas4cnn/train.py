@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .augment import Augmentation
 from .config import TrainConfig
 from .data import DataSet, Split
+from .preprocess import Normalization, fit_normalization, normalize
 from .seeding import DATA_ORDER, derive_seed
 
 
@@ -38,6 +41,45 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, device: torch.
     return list(torch.randperm(n, generator=g).to(device).split(batch_size))
 
 
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at `step` (0-based) of `total` steps."""
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * step / total))
+    return 1.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A data set ready to train on with one recipe: every split mapped by the input
+    normalisation (fitted on the training images), and the raw training images kept when
+    mini-batches are augmented (augmentation works on raw images, whose background is 0)."""
+
+    data: DataSet
+    normalization: Normalization
+    augmentation: Augmentation
+    raw_train: torch.Tensor | None
+
+    @classmethod
+    def from_data(cls, data: DataSet, cfg: TrainConfig) -> Prepared:
+        norm = fit_normalization(cfg.scaling, data)
+        aug = Augmentation(cfg.aug_shift, cfg.aug_rotate, cfg.aug_scale)
+        return cls(normalize(data, norm), norm, aug, data.train.x if aug.active else None)
+
+    def batches(self, batch_size: int, seed: int, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """(indices, images) of each mini-batch of an epoch; images is None when the batch is
+        not augmented: it is then `data.train.x[indices]`, which the caller may have cut
+        already in another form."""
+        device = self.data.train.x.device
+        idxs = epoch_batches(len(self.data.train), batch_size, seed, epoch, device)
+        if self.raw_train is None:
+            for idx in idxs:
+                yield idx, None
+            return
+        gen = self.augmentation.generator(seed, epoch)
+        for idx in idxs:
+            yield idx, self.normalization.apply(self.augmentation(self.raw_train[idx], gen))
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, chunk: int = 4096) -> tuple[float, float]:
     """Mean NLL and classification error of `model` on a split."""
@@ -56,24 +98,36 @@ def evaluate(model: nn.Module, split: Split, chunk: int = 4096) -> tuple[float, 
 
 def train_model(
     model: nn.Module,
-    data: DataSet,
+    data: DataSet | Prepared,
     cfg: TrainConfig,
     epochs: int,
     seed: int,
     track_val: bool = True,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    stop: Callable[[list[EpochStats]], bool] | None = None,
 ) -> list[EpochStats]:
-    """Train in place; validation is measured after every epoch if `track_val`, else after the last."""
+    """Train in place with the recipe `cfg`; validation is measured after every epoch if
+    `track_val`, else after the last. `data` is raw (prepared here) or already prepared.
+    `stop`, given the history after an epoch, ends training early when it returns True."""
+    prepared = data if isinstance(data, Prepared) else Prepared.from_data(data, cfg)
+    data = prepared.data
     device = next(model.parameters()).device
     opt = make_optimizer(model.parameters(), cfg)
     x, y = data.train.x, data.train.y
     history = []
+    total = epochs * math.ceil(len(y) / cfg.batch_size)
+    step = 0
     model.train()
     for epoch in range(epochs):
         loss_sum = torch.zeros((), device=device)
         wrong = torch.zeros((), device=device, dtype=torch.long)
-        for idx in epoch_batches(len(y), cfg.batch_size, seed, epoch, device):
-            xb, yb = x[idx], y[idx]
+        for idx, xb in prepared.batches(cfg.batch_size, seed, epoch):
+            if cfg.schedule != "constant":
+                for g in opt.param_groups:
+                    g["lr"] = cfg.lr * lr_factor(cfg.schedule, step, total)
+            step += 1
+            xb = x[idx] if xb is None else xb
+            yb = y[idx]
             logp = model(xb)
             loss = nn.functional.nll_loss(logp, yb, reduction="sum")
             opt.zero_grad(set_to_none=True)
@@ -87,4 +141,6 @@ def train_model(
         history.append(EpochStats(epoch + 1, loss_sum.item() / n, wrong.item() / n, val_loss, val_error))
         if on_epoch is not None:
             on_epoch(history[-1])
+        if stop is not None and stop(history):
+            break
     return history

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 from ..errors import ConfigError
+from ..seeding import derive_seed
 from ..space import SearchSpace
 from .base import Strategy
 from .best_first import BestFirst
@@ -17,6 +18,9 @@ from .random_search import RandomSearch
 from .regularized import RegularizedEvolution
 from .tpe import OptunaTPE
 
+# Strategies Hyperband can run around (`hyperband+NAME`): single-objective, batch by batch.
+HYPERBAND_INNER = ("evolution", "regularized-evolution", "local-search", "best-first", "optuna-tpe")
+
 STRATEGIES = {
     "evolution": Evolution,
     "regularized-evolution": RegularizedEvolution,
@@ -28,6 +32,7 @@ STRATEGIES = {
     "nsga2": NSGA2,
     "optuna-tpe": OptunaTPE,
 }
+STRATEGIES.update({f"hyperband+{name}": Hyperband for name in HYPERBAND_INNER})
 
 
 def make_strategy(name: str, space: SearchSpace, population: int, seed: int, **options) -> Strategy:
@@ -36,7 +41,11 @@ def make_strategy(name: str, space: SearchSpace, population: int, seed: int, **o
         raise ConfigError(f"search.strategy (--strategy) must be one of {sorted(STRATEGIES)}; got {name!r}")
     cls = STRATEGIES[name]
     accepted = inspect.signature(cls).parameters
-    return cls(space, population=population, seed=seed, **{k: v for k, v in options.items() if k in accepted})
+    kwargs = {k: v for k, v in options.items() if k in accepted}
+    if name.startswith("hyperband+"):
+        # The inner strategy draws from its own stream, apart from Hyperband's.
+        kwargs["inner"] = make_strategy(name.split("+", 1)[1], space, population, derive_seed(seed, 1), **options)
+    return cls(space, population=population, seed=seed, **kwargs)
 
 
-__all__ = ["STRATEGIES", "Strategy", "make_strategy"]
+__all__ = ["HYPERBAND_INNER", "STRATEGIES", "Strategy", "make_strategy"]

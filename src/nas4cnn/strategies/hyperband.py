@@ -1,21 +1,38 @@
 """Hyperband (Li et al., 2017): brackets of successive halving over training epochs. Many
 candidates get few epochs; the best 1/eta of each rung go on with eta times more, up to the
-full epochs. One ask is one rung; `epochs` says how long this batch trains. New candidates
-are drawn at random."""
+full epochs. One ask is one rung; `epochs` says how long this batch trains.
+
+Alone, each bracket's candidates are drawn at random, as many as Hyperband's schedule says.
+Around another strategy (`inner`, e.g. `hyperband+regularized-evolution`), each bracket
+starts from one batch that strategy asks for; when the bracket ends, the strategy is told
+each candidate's result at the most epochs it was trained, so it learns from the cheap
+early rungs as well (a candidate dropped early reports its short-training objective)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..space import Genotype, SearchSpace
+from .base import Strategy
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the inner strategy is told about a candidate."""
+
+    objective: float
+    val_error: float
+    params: int
+    ok: bool
 
 
 class Hyperband:
     def __init__(self, space: SearchSpace, population: int = 20, seed: int = 0, max_epochs: int = 8,
-                 eta: int = 2, min_epochs: int = 1):
+                 eta: int = 2, min_epochs: int = 1, inner: Strategy | None = None):
         self.space = space
         self.rng = np.random.default_rng(seed)
         self.max_epochs, self.eta = max_epochs, eta
@@ -23,6 +40,9 @@ class Hyperband:
         self.bracket = self.s_max  # the bracket being run, from the most exploratory down
         self.rung = 0
         self.candidates: list[Genotype] = []
+        self.inner = inner
+        self.batch: list[Genotype] = []  # the inner strategy's proposals for this bracket
+        self.latest: dict[Genotype, Outcome] = {}  # each one's result at the most epochs so far
 
     @property
     def epochs(self) -> int:
@@ -36,10 +56,17 @@ class Hyperband:
 
     def ask(self) -> list[Genotype]:
         if self.rung == 0 and not self.candidates:
-            self.candidates = [self.space.random_genotype(self.rng) for _ in range(self._bracket_size())]
+            if self.inner is None:
+                self.candidates = [self.space.random_genotype(self.rng) for _ in range(self._bracket_size())]
+            else:
+                self.batch = [tuple(g) for g in self.inner.ask()]
+                self.candidates = list(self.batch)
         return list(self.candidates)
 
     def tell(self, genotypes: Sequence[Genotype], results: Sequence) -> None:
+        if self.inner is not None:
+            for g, r in zip(genotypes, results):
+                self.latest[tuple(g)] = Outcome(float(r.objective), float(r.val_error), int(r.params), bool(r.ok))
         order = sorted(range(len(genotypes)), key=lambda i: float(results[i].objective))
         keep = max(1, len(genotypes) // self.eta)
         if self.rung < self.bracket:
@@ -49,12 +76,25 @@ class Hyperband:
             self.bracket = self.bracket - 1 if self.bracket > 0 else self.s_max
             self.rung = 0
             self.candidates = []
+            if self.inner is not None:
+                self.inner.tell(self.batch, [self.latest[g] for g in self.batch])
+                self.batch, self.latest = [], {}
 
     def state_dict(self) -> dict:
-        return {"bracket": self.bracket, "rung": self.rung, "candidates": [list(g) for g in self.candidates],
-                "rng": self.rng.bit_generator.state}
+        state = {"bracket": self.bracket, "rung": self.rung, "candidates": [list(g) for g in self.candidates],
+                 "rng": self.rng.bit_generator.state}
+        if self.inner is not None:
+            state["inner"] = self.inner.state_dict()
+            state["batch"] = [list(g) for g in self.batch]
+            state["latest"] = [[list(g), o.objective, o.val_error, o.params, o.ok] for g, o in self.latest.items()]
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.bracket, self.rung = int(state["bracket"]), int(state["rung"])
         self.candidates = [tuple(g) for g in state["candidates"]]
         self.rng.bit_generator.state = state["rng"]
+        if self.inner is not None:
+            self.inner.load_state_dict(state["inner"])
+            self.batch = [tuple(g) for g in state["batch"]]
+            self.latest = {tuple(g): Outcome(float(o), float(e), int(p), bool(ok))
+                           for g, o, e, p, ok in state["latest"]}
