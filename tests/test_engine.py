@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from conftest import make_dataset
+
 from nas4cnn.config import TrainConfig
 from nas4cnn.engine import Candidate, FastAdamax, StackedGroup, group_key, make_groups, train_group
 from nas4cnn.model import build_model

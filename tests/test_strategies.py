@@ -199,3 +199,11 @@ def test_tabulate_then_compare(tmp_path):
     r = subprocess.run([*base, "compare", "--table", str(table), "--strategies", "nope"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "unknown strategy 'nope'" in r.stderr
+
+
+def test_best_first_keeps_asking_once_every_network_is_tried():
+    tiny = SearchSpace.from_lists(filters=[8], conv=["k3"], activation=["relu"], pooling=["max1", "avg1"],
+                                  linear=[10, 20])
+    bf = make_strategy("best-first", tiny, population=3, seed=0)
+    steps = drive(bf, 4)  # 2 distinct networks in a space of 4 genotypes: used to loop for ever
+    assert len(steps) == 4 and all(len(gs) == 3 for gs, _ in steps)

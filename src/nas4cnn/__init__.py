@@ -1,8 +1,23 @@
 """nas4cnn: evolutionary architecture search for small CNN image classifiers."""
 
-from .api import Interrupted, Run, compare, evaluate, load_run, rebuild, report, search, space_info, tabulate, train
-from .api import Prediction, export, predict
-from .checkpoint import load_model
+from .api import (
+    Interrupted,
+    Prediction,
+    Run,
+    baseline,
+    compare,
+    evaluate,
+    export,
+    load_run,
+    predict,
+    rebuild,
+    report,
+    search,
+    space_info,
+    tabulate,
+    train,
+)
+from .checkpoint import load_bundle, load_model
 from .config import RunConfig, load_config
 from .data import DataSet, load_dataset
 from .errors import Nas4cnnError
@@ -18,10 +33,12 @@ __all__ = [
     "Run",
     "RunConfig",
     "SearchSpace",
+    "baseline",
     "compare",
     "evaluate",
     "export",
     "load_config",
+    "load_bundle",
     "load_dataset",
     "load_model",
     "load_run",

@@ -6,25 +6,26 @@ import json
 import logging
 import platform
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from . import rundir
+from .baselines import BASELINES, comparison_rows, train_baselines
 from .checkpoint import load_model, save_model
 from .config import RunConfig, config_from_dict, validate
 from .data import DataSet, load_dataset
 from .errors import ConfigError, RunDirError
 from .evaluator import Evaluation, Evaluator
 from .executors import LocalExecutor, TrainJob, resolve_device
-from .export import export
+from .export import export as export  # re-exported: part of the API
 from .final import FinalRuns, train_final_repeats
 from .model import CNN, check_space_fits, max_params
-from .baselines import BASELINES, comparison_rows, train_baselines
 from .plots import plot_bars, plot_curves
-from .predict import Prediction, predict
+from .predict import Prediction as Prediction  # re-exported: part of the API
+from .predict import predict as predict
 from .report import report
 from .search import run_search
 from .space import Genotype, SearchSpace
@@ -388,11 +389,18 @@ def _train_final(config: RunConfig, g: Genotype, data: DataSet, device: torch.de
     try:
         return train_final_repeats(
             config.space, g, data, config.train, s.final_epochs, s.seed, s.final_repeats, device,
-            on_epoch=lambda h: (bar.set_postfix(val_error=f"{h.val_error:.4f}"), bar.update()),
+            on_epoch=lambda h: (bar.set_postfix(_epoch_postfix(h)), bar.update()),
             patience=s.final_patience, trainval=s.final_trainval,
         )
     finally:
         bar.close()
+
+
+def _epoch_postfix(h) -> dict:
+    """Validation error while it is measured; the training loss on train + validation."""
+    if h.val_error == h.val_error:
+        return {"val_error": f"{h.val_error:.4f}"}
+    return {"train+val loss": f"{h.train_loss:.4f}"}
 
 
 def _save_final(path: Path, final: FinalRuns, config: RunConfig, data: DataSet) -> None:

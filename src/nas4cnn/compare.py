@@ -23,7 +23,6 @@ from .seeding import STRATEGY, derive_seed
 from .strategies import make_strategy
 from .tabulate import Table
 
-
 STALL_LIMIT = 20  # asks in a row that train nothing new end a replay: the strategy has converged
 
 

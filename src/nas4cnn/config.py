@@ -19,7 +19,7 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10")
 DATASET_PREFIXES = ("folder:", "npz:")
 STRATEGIES = ("evolution", "regularized-evolution", "random", "grid", "local-search", "best-first", "hyperband",
               "nsga2", "optuna-tpe", "hyperband+evolution", "hyperband+regularized-evolution",
-              "hyperband+local-search", "hyperband+best-first", "hyperband+optuna-tpe")
+              "hyperband+local-search", "hyperband+best-first")
 
 
 SCALINGS = ("none", "unit", "standardize")
@@ -61,7 +61,7 @@ class SearchConfig:
     final_epochs: int = 100
     seed: int = 0
     distinct_survivors: bool = True
-    final_patience: int = 0  # stop the final training once validation loss has not improved for this many epochs; 0 = never
+    final_patience: int = 0  # stop the final training after this many epochs without better validation loss
     final_trainval: bool = True  # then retrain the final model on train + validation for the epochs found
     final_repeats: int = 1  # seeds the final model is trained with; the mean and spread are reported
 

@@ -254,7 +254,8 @@ class StackedGroup:
             t.grad.mul_(m)
 
     @torch.no_grad()
-    def measure(self, patches: Patches | LazyPatches, y: torch.Tensor, chunk: int = 1024) -> tuple[list[float], list[float]]:
+    def measure(self, patches: Patches | LazyPatches, y: torch.Tensor,
+                chunk: int = 1024) -> tuple[list[float], list[float]]:
         """Mean NLL and error of every candidate on a split."""
         P = len(self.archs)
         nll = torch.zeros(P, dtype=torch.float64, device=y.device)

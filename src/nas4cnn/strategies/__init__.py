@@ -19,7 +19,7 @@ from .regularized import RegularizedEvolution
 from .tpe import OptunaTPE
 
 # Strategies Hyperband can run around (`hyperband+NAME`): single-objective, batch by batch.
-HYPERBAND_INNER = ("evolution", "regularized-evolution", "local-search", "best-first", "optuna-tpe")
+HYPERBAND_INNER = ("evolution", "regularized-evolution", "local-search", "best-first")
 
 STRATEGIES = {
     "evolution": Evolution,

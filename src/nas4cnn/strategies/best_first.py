@@ -19,6 +19,7 @@ class BestFirst:
         self.rng = np.random.default_rng(seed)
         self.scores: dict[Genotype, float] = {}
         self.asked: set[Genotype] = set()
+        self.n_networks = len({space.canonical(g) for g in space.all_genotypes()})
 
     def ask(self) -> list[Genotype]:
         out: list[Genotype] = []
@@ -31,7 +32,7 @@ class BestFirst:
                             return out
         while len(out) < self.batch:  # the start, or every neighbour tried: random genotypes
             g = self.space.canonical(self.space.random_genotype(self.rng))
-            if g not in self.asked or len(self.asked) >= self.space.size:
+            if g not in self.asked or len(self.asked) >= self.n_networks:
                 out.append(g)
         return out
 
