@@ -1,4 +1,7 @@
-"""Print a Markdown table of finished runs (one row each, then mean and std).
+"""Print a Markdown table of finished runs (one row each, then mean and std over the runs).
+
+For runs whose final model was trained with several seeds (`--repeats K`), the test figures
+are the mean over those seeds (± their std), and the last row averages those means.
 
     python benchmarks/summarize_runs.py runs/seed0 runs/seed1 ...
 """
@@ -17,11 +20,16 @@ def main(paths: list[str]) -> None:
           "| trained / requested | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
     for p in paths:
-        s = load_run(p).summary
+        s = dict(load_run(p).summary)
+        if (s.get("repeats") or 1) > 1:
+            figures = {k: f"{s[k + '_mean']:.4f} ± {s[k + '_std']:.4f}" for k in ("test_error", "test_nll")}
+            s["test_error"], s["test_nll"] = s["test_error_mean"], s["test_nll_mean"]
+        else:
+            figures = {k: f"{s[k]:.4f}" for k in ("test_error", "test_nll")}
         rows.append(s)
         print(
             f"| {p} | {s['config']['search']['seed']} | {s['best']['arch']} | {s['best']['params']:,} | "
-            f"{s['best']['objective']:.4f} | {s['test_error']:.4f} | {s['test_nll']:.4f} | "
+            f"{s['best']['objective']:.4f} | {figures['test_error']} | {figures['test_nll']} | "
             f"{s['n_trained']} / {s['n_evaluations']} | {s['seconds']['total']:.1f} |"
         )
     if len(rows) > 1:

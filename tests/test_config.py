@@ -65,3 +65,16 @@ def test_override_validates():
     with pytest.raises(ConfigError, match="--lambda"):
         RunConfig().override("search", lam=-0.1)
     assert RunConfig().override("search", lam=None) == RunConfig()
+
+
+def test_a_config_stored_before_the_recipe_existed_reads_as_the_seeds_recipe():
+    from nas4cnn.config import config_from_dict
+
+    stored = RunConfig.recipe("seed").to_dict()
+    for key in ("scaling", "schedule", "aug_shift", "aug_rotate", "aug_scale"):
+        del stored["train"][key]
+    for key in ("final_patience", "final_trainval", "final_repeats"):
+        del stored["search"][key]
+    c = config_from_dict(stored)
+    assert c == RunConfig.recipe("seed")
+    assert config_from_dict(RunConfig().to_dict()) == RunConfig()  # a current one is read as written

@@ -336,7 +336,7 @@ ERRORS = [
     (["export", "{grey}", "--format", "torchscript", "--out", "{grey}/model.pt"], "the run's own model"),
     (["predict", "{bad}/empty", "{bad}/big.npz"], "no model.pt in"),
     (["predict", "{grey}", "{bad}/missing.png"], "no such file"),
-    (["predict", "{grey}", "{bad}/notimage.png"], "not a readable image file"),
+    (["predict", "{grey}", "{bad}/notimage.png"], "cannot read the image"),
     (["predict", "{grey}", "{bad}/noX.npz"], "has no array 'x' (it has: images)"),
     (["predict", "{grey}", "{bad}/big.npz"], "got images of shape 2 x 1 x 28 x 28; the model expects N x 1 x 8 x 8"),
     (["predict", "{rgb}", "{bad}/last.npz"], "channels-last"),

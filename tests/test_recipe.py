@@ -158,3 +158,21 @@ def test_baseline_with_a_run_adds_its_model(tmp_path):
     assert (run / "baselines.png").exists()
     r = cli("baseline", "--run", run, "--lr", "0.1")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_final_figures_do_not_depend_on_the_thread_count(small_data):
+    results = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            r = train_final(SearchSpace(), (2, 1, 0, 1, 9), small_data, TrainConfig(batch_size=8), epochs=3, seed=0)
+            results.append((r.test_nll, r.history[-1].train_loss))
+    finally:
+        torch.set_num_threads(before)
+    assert results[0] == results[1]
+
+
+def test_baseline_run_takes_no_other_settings(tmp_path):
+    r = cli("baseline", "--run", tmp_path, "--epochs", "3")
+    assert r.returncode == 2 and "--run: the baselines use the run's own settings" in r.stderr

@@ -278,7 +278,7 @@ def test_baselines_section(tmp_path, capsys, caplog):
                  "--generations", "1", "--population", "2", "--epochs", "1", "--final-epochs", "1",
                  "--workers", "1", "--quiet", "--out", str(run)]) == 0
     assert "Baselines" not in Page((run / "report.html").read_text(encoding="utf-8")).h2
-    assert main(["baseline", "--run", str(run), "--epochs", "1", "--repeats", "1", "--quiet"]) == 0, \
+    assert main(["baseline", "--run", str(run), "--repeats", "1", "--quiet"]) == 0, \
         capsys.readouterr().err
     with_baselines = SECTIONS[:5] + ["Baselines"] + SECTIONS[5:]
     page = Page((run / "report.html").read_text(encoding="utf-8"))

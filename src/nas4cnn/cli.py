@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one architecture from scratch and test it")
     _common(t)
     t.add_argument("--genotype", required=True, metavar="G", help="indices like 2,0,0,1,6 or a readable name")
-    t.add_argument("--epochs", type=int, help="training epochs (default 40)")
+    t.add_argument("--epochs", type=int, help="most training epochs (default 100; --recipe seed: 40)")
     t.add_argument("--out", metavar="DIR", help="save the model, curves and metrics here")
     t.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -320,7 +320,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> None:
-    given = any(getattr(args, k, None) is not None for k in _SETTINGS if k not in ("repeats", "epochs"))
+    given = any(getattr(args, k, None) is not None for k in _SETTINGS if k != "repeats")
     if args.run and given:
         raise ConfigError("--run: the baselines use the run's own settings; give only --repeats, --out, --device")
     config = None if args.run else _config(args).override("search", final_epochs=args.epochs)

@@ -164,6 +164,8 @@ def load_config(path: str | Path | None = None, recipe: str = "default") -> RunC
 
 
 def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None = None) -> RunConfig:
+    """A config from a TOML table or a stored config, on top of `base` (by default: the
+    defaults, or the seed's recipe for a config stored before the recipe was a setting)."""
     for section, value in raw.items():
         if section not in _FILE_KEYS:
             raise ConfigError(f"{source}: unknown section [{section}]{_did_you_mean(section, _FILE_KEYS)}")
@@ -179,7 +181,11 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
         keys = _FILE_KEYS[name]
         return {keys[k]: v for k, v in raw.get(name, {}).items()}
 
-    base = base or RunConfig()
+    if base is None:
+        # A stored config from before the training recipe was a setting (no train.scaling)
+        # was made with the seed's recipe: read it as such, not with today's defaults.
+        old = isinstance(raw.get("train"), dict) and "scaling" not in raw["train"]
+        base = RunConfig.recipe("seed") if old else RunConfig()
     config = RunConfig(
         space=SearchSpace.from_lists(**section_values("space")),
         train=replace(base.train, **section_values("train")),

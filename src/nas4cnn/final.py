@@ -24,6 +24,7 @@ from .evaluator import init_seed
 from .model import build_model, count_params
 from .preprocess import Normalization
 from .space import Genotype, SearchSpace
+from .threads import single_thread
 from .train import EpochStats, Prepared, evaluate, train_model
 
 
@@ -155,7 +156,15 @@ def train_network(
 ) -> FinalResult:
     """Train one seed of any network `build(init_seed)` (log-probabilities out) the way the
     final model is trained. Without a patience all `epochs` are trained and the last
-    weights kept; with one, the best validation epoch's."""
+    weights kept; with one, the best validation epoch's. On a CPU it trains on one thread,
+    so its figures are the same whatever the core count."""
+    with single_thread(device):
+        return _train_network(build, name, genotype, params, data, cfg, epochs, seed, device, on_epoch, patience,
+                              trainval)
+
+
+def _train_network(build, name, genotype, params, data, cfg, epochs, seed, device, on_epoch, patience,
+                   trainval) -> FinalResult:
     start = time.perf_counter()
     data = data.to(device)
     init = init_seed(seed, genotype)

@@ -20,6 +20,7 @@ import torch
 from .checkpoint import Bundle
 from .errors import ConfigError, DataError
 from .export import ProbabilityModel, load_run_bundle
+from .sources.folder import read_image as read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -105,33 +106,18 @@ def read_image(path: str | Path, input_shape: tuple[int, int, int], pixel_max: f
     to grey (ITU-R 601-2 luma, Pillow's "L") for a one-channel model; 8-bit values v become
     v / 255 * pixel_max.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     c, h, w = input_shape
     if c not in (1, 3):
         raise DataError(f"{str(path)!r}: the model takes {c}-channel images and an image file gives grey (1) or "
                         f"RGB (3) channels; pass an .npz with an array x of shape N x {c} x {h} x {w}")
     _check_file(path)
-    try:
-        with Image.open(path) as opened:
-            img = ImageOps.exif_transpose(opened).copy()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise DataError(f"{str(path)!r} is not a readable image file (PNG, JPEG, ...): {_one_line(e)}") from None
-    if img.mode == "F":
-        raise DataError(f"{str(path)!r}: floating-point images have no fixed range; convert it to 8-bit, or "
-                        "pass an .npz with the raw values")
-    if img.mode.startswith("I"):  # 16- or 32-bit grey
-        a = np.asarray(img, dtype=np.float64)
-        scale = 255.0 / (65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0)
-        img = Image.fromarray(np.clip(a * scale, 0, 255).round().astype(np.uint8))
-    img = img.convert("RGB")
-    if img.size != (w, h):
-        log.info("%s: resizing %dx%d to the model's %dx%d", path, img.size[0], img.size[1], w, h)
-        img = img.resize((w, h), Image.Resampling.BILINEAR)
-    if c == 1:
-        img = img.convert("L")
-    x = np.asarray(img, dtype=np.float32) / 255.0 * pixel_max
+    rgb = read_rgb(path, w, h)
+    if c == 1:  # grey as Pillow's "L" (ITU-R 601-2 luma), as the folder: data source converts
+        from PIL import Image
+
+        rgb = np.asarray(Image.fromarray(rgb).convert("L"))
+    x = rgb.astype(np.float32) / 255.0 * pixel_max
     x = x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
     return np.ascontiguousarray(x, dtype=np.float32)
 

@@ -55,8 +55,6 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     return path
 
 
-# --- reading the run -------------------------------------------------------------------------
-
 
 def load(run_dir: Path) -> tuple[dict, list[dict]]:
     """The run's summary and its evaluations (one dict a request, as in evaluations.jsonl)."""
@@ -133,8 +131,6 @@ def networks(rows: Iterable[dict]) -> list[dict]:
             best[r["arch"]] = r
     return sorted(best.values(), key=lambda r: (r["objective"], r["params"], r["arch"]))
 
-
-# --- the page --------------------------------------------------------------------------------
 
 
 def render(summary: dict, rows: list[dict], names: Sequence[str], run_dir: Path | None = None) -> str:
@@ -442,8 +438,6 @@ def _timing(summary: dict, rows: list[dict]) -> str:
         items.append(("mean training time per network", _secs(mean)))
     return _kv_table(items, cls="timing")
 
-
-# --- HTML helpers ----------------------------------------------------------------------------
 
 
 def _e(text) -> str:

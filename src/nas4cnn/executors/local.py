@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
@@ -25,6 +25,7 @@ from ..config import TrainConfig
 from ..data import DataSet
 from ..engine import Candidate, train_group
 from ..errors import ConfigError
+from ..threads import single_thread
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +78,6 @@ def default_workers(device: torch.device) -> int:
     if device.type == "cuda":
         return 1
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-@contextlib.contextmanager
-def _single_thread(device: torch.device) -> Iterator[None]:
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -198,7 +186,7 @@ class LocalExecutor:
                 on_result(i, r)
 
         if self.workers == 1 or len(groups) == 1:
-            with _single_thread(self.device):
+            with single_thread(self.device):
                 for i, g in enumerate(groups):
                     done(i, run_group(self.data, job, g, self._cache))
         else:

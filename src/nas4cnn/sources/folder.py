@@ -50,20 +50,31 @@ def _classes(root: Path) -> list[Path]:
     return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
 
 
-def read_image(path: Path, size: int) -> np.ndarray:
-    """One image as a size x size x 3 uint8 array."""
+def read_image(path: Path, width: int, height: int | None = None) -> np.ndarray:
+    """One image file as a height x width x 3 uint8 array, read the one way every part of the
+    tool reads image files (training images and images to predict): EXIF orientation
+    applied, 16- or 32-bit grey scaled to 8 bits, alpha dropped, converted to RGB, stretched
+    to width x height (bilinear)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    height = width if height is None else height
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)
+            if img.mode == "F":
+                raise DataError(f"{str(path)!r}: floating-point images have no fixed range; convert it to 8-bit, "
+                                "or give the raw values in an .npz")
             if img.mode.startswith("I"):  # 16- or 32-bit grey
-                scale = 255.0 / (65535.0 if img.mode.startswith("I;16") or np.asarray(img).max() > 255 else 255.0)
-                img = Image.fromarray(np.clip(np.asarray(img, np.float64) * scale, 0, 255).round().astype(np.uint8))
-            img = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+                a = np.asarray(img, dtype=np.float64)
+                scale = 255.0 / (65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0)
+                img = Image.fromarray(np.clip(a * scale, 0, 255).round().astype(np.uint8))
+            img = img.convert("RGB")
+            if img.size != (width, height):
+                img = img.resize((width, height), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"cannot read the image {str(path)!r}: {e}") from None
+        reason = " ".join(str(e).split())
+        raise DataError(f"cannot read the image {str(path)!r} (PNG, JPEG, ...): {reason}") from None
 
 
 def _read_classes(root: Path, size: int, class_index: dict[str, int] | None, what: str):
