@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .final import FinalRuns, train_network
+from .final import FinalRuns, Network, train_network
 from .model import InputShape
 
 BASELINES = ("human-cnn", "feed-forward")
@@ -81,7 +81,7 @@ def train_baselines(
         params = count_params(name, data.input_shape, data.num_classes)
         out[name] = FinalRuns([
             # A genotype-like tag keeps the baselines' initialisation seeds apart from each other.
-            train_network(build, name, (1000, i), params, data, cfg, epochs, seed + r, device, on_epoch,
+            train_network(Network(build, name, (1000, i), params), data, cfg, epochs, seed + r, device, on_epoch,
                           patience, trainval)
             for r in range(repeats)
         ])

@@ -118,6 +118,17 @@ class EarlyStopping:
             self.model.load_state_dict(self.best_state)
 
 
+@dataclass(frozen=True)
+class Network:
+    """What the final procedure trains: `build(init_seed)` makes a fresh network (with
+    log-probabilities out), `genotype` (or a genotype-like tag) seeds its initialisation."""
+
+    build: Callable[[int], torch.nn.Module]
+    name: str
+    genotype: Genotype
+    params: int
+
+
 def train_final(
     space: SearchSpace,
     genotype: Genotype,
@@ -136,15 +147,12 @@ def train_final(
     def build(init: int) -> torch.nn.Module:
         return build_model(arch, data.input_shape, data.num_classes, seed=init)
 
-    return train_network(build, arch.name, tuple(genotype), count_params(arch, data.input_shape, data.num_classes),
-                         data, cfg, epochs, seed, device, on_epoch, patience, trainval)
+    net = Network(build, arch.name, tuple(genotype), count_params(arch, data.input_shape, data.num_classes))
+    return train_network(net, data, cfg, epochs, seed, device, on_epoch, patience, trainval)
 
 
 def train_network(
-    build: Callable[[int], torch.nn.Module],
-    name: str,
-    genotype: Genotype,
-    params: int,
+    net: Network,
     data: DataSet,
     cfg: TrainConfig,
     epochs: int,
@@ -154,53 +162,47 @@ def train_network(
     patience: int = 0,
     trainval: bool = False,
 ) -> FinalResult:
-    """Train one seed of any network `build(init_seed)` (log-probabilities out) the way the
-    final model is trained. Without a patience all `epochs` are trained and the last
-    weights kept; with one, the best validation epoch's. On a CPU it trains on one thread,
-    so its figures are the same whatever the core count."""
+    """Train one seed of a network the way the final model is trained. Without a patience
+    all `epochs` are trained and the last weights kept; with one, the best validation
+    epoch's. On a CPU it trains on one thread, so its figures are the same whatever the
+    core count."""
     with single_thread(device):
-        return _train_network(build, name, genotype, params, data, cfg, epochs, seed, device, on_epoch, patience,
-                              trainval)
-
-
-def _train_network(build, name, genotype, params, data, cfg, epochs, seed, device, on_epoch, patience,
-                   trainval) -> FinalResult:
-    start = time.perf_counter()
-    data = data.to(device)
-    init = init_seed(seed, genotype)
-    model = build(init).to(device)
-    stopper = EarlyStopping(model, patience)
-    history = train_model(model, data, cfg, epochs, seed, track_val=True, on_epoch=on_epoch,
-                          stop=stopper if patience else None)
-    if patience:
-        stopper.restore()
-        best_epoch = stopper.best_epoch or len(history)
-    else:
-        best_epoch = len(history)
-    prepared = Prepared.from_data(data, cfg)
-    trainval_history = None
-    if trainval:
-        both = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
-        prepared = Prepared.from_data(replace(data, train=both), cfg)
-        model = build(init).to(device)
-        trainval_history = train_model(model, prepared, cfg, best_epoch, seed, track_val=False, on_epoch=on_epoch)
-    test_nll, test_error = evaluate(model, prepared.data.test)
-    confusion = confusion_matrix(model, prepared.data.test, data.num_classes)
-    return FinalResult(
-        genotype=tuple(genotype),
-        arch=name,
-        params=params,
-        seed=seed,
-        history=history,
-        best_epoch=best_epoch,
-        trainval_history=trainval_history,
-        test_nll=test_nll,
-        test_error=test_error,
-        seconds=time.perf_counter() - start,
-        model=model.cpu().eval(),
-        normalization=prepared.normalization,
-        confusion=confusion,
-    )
+        start = time.perf_counter()
+        data = data.to(device)
+        init = init_seed(seed, net.genotype)
+        model = net.build(init).to(device)
+        stopper = EarlyStopping(model, patience)
+        history = train_model(model, data, cfg, epochs, seed, track_val=True, on_epoch=on_epoch,
+                              stop=stopper if patience else None)
+        if patience:
+            stopper.restore()
+            best_epoch = stopper.best_epoch or len(history)
+        else:
+            best_epoch = len(history)
+        prepared = Prepared.from_data(data, cfg)
+        trainval_history = None
+        if trainval:
+            both = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
+            prepared = Prepared.from_data(replace(data, train=both), cfg)
+            model = net.build(init).to(device)
+            trainval_history = train_model(model, prepared, cfg, best_epoch, seed, track_val=False, on_epoch=on_epoch)
+        test_nll, test_error = evaluate(model, prepared.data.test)
+        confusion = confusion_matrix(model, prepared.data.test, data.num_classes)
+        return FinalResult(
+            genotype=tuple(net.genotype),
+            arch=net.name,
+            params=net.params,
+            seed=seed,
+            history=history,
+            best_epoch=best_epoch,
+            trainval_history=trainval_history,
+            test_nll=test_nll,
+            test_error=test_error,
+            seconds=time.perf_counter() - start,
+            model=model.cpu().eval(),
+            normalization=prepared.normalization,
+            confusion=confusion,
+        )
 
 
 def train_final_repeats(
