@@ -11,7 +11,7 @@ from nas4cnn.augment import Augmentation
 from nas4cnn.checkpoint import load_bundle
 from nas4cnn.config import RunConfig, TrainConfig, load_config
 from nas4cnn.data import Split
-from nas4cnn.final import EarlyStopping, train_final
+from nas4cnn.final import EarlyStopping, architecture, train_network
 from nas4cnn.space import SearchSpace
 from nas4cnn.train import EpochStats, evaluate
 
@@ -67,7 +67,8 @@ def test_early_stopping_keeps_the_best_epoch_weights():
 
 def test_final_model_on_train_and_validation(small_data):
     cfg = TrainConfig(batch_size=16)
-    r = train_final(SearchSpace(), (1, 0, 0, 1, 3), small_data, cfg, epochs=6, seed=0, patience=2, trainval=True)
+    net = architecture(SearchSpace(), (1, 0, 0, 1, 3), small_data)
+    r = train_network(net, small_data, cfg, epochs=6, seed=0, patience=2, trainval=True)
     assert 1 <= r.best_epoch <= len(r.history) <= 6
     assert len(r.trainval_history) == r.best_epoch
     # the normalisation is fitted on train + validation images, and the model gives the reported figures
@@ -76,7 +77,7 @@ def test_final_model_on_train_and_validation(small_data):
     test = Split(r.normalization.apply(small_data.test.x), small_data.test.y)
     assert evaluate(r.model, test) == pytest.approx((r.test_nll, r.test_error))
     assert sum(map(sum, r.confusion)) == len(small_data.test)
-    again = train_final(SearchSpace(), (1, 0, 0, 1, 3), small_data, cfg, epochs=6, seed=0, patience=2, trainval=True)
+    again = train_network(net, small_data, cfg, epochs=6, seed=0, patience=2, trainval=True)
     assert (again.test_nll, again.best_epoch) == (r.test_nll, r.best_epoch)
 
 
@@ -166,7 +167,8 @@ def test_final_figures_do_not_depend_on_the_thread_count(small_data):
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            r = train_final(SearchSpace(), (2, 1, 0, 1, 9), small_data, TrainConfig(batch_size=8), epochs=3, seed=0)
+            r = train_network(architecture(SearchSpace(), (2, 1, 0, 1, 9), small_data), small_data,
+                              TrainConfig(batch_size=8), epochs=3, seed=0)
             results.append((r.test_nll, r.history[-1].train_loss))
     finally:
         torch.set_num_threads(before)

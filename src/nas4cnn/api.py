@@ -21,7 +21,7 @@ from .errors import ConfigError, RunDirError
 from .evaluator import Evaluation, Evaluator
 from .executors import LocalExecutor, TrainJob, resolve_device
 from .export import export as export  # re-exported: part of the API
-from .final import FinalRuns, train_final_repeats
+from .final import FinalRuns, architecture, train_repeats
 from .model import CNN, check_space_fits, max_params
 from .plots import plot_bars, plot_curves
 from .predict import Prediction as Prediction  # re-exported: part of the API
@@ -367,9 +367,9 @@ def train(
     epochs, patience, train + validation and repeats unless `epochs` / `repeats` are given) and
     test it. With `out`, save the first seed's model, its curves and the metrics there."""
     config, data = prepare(config, data)
-    for name, value in (("epochs", epochs), ("repeats", repeats)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"--{name} must be an integer >= 1; got {value!r}")
+    # `train` calls the final epochs --epochs; --repeats is checked by the config as it is.
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ConfigError(f"--epochs must be an integer >= 1; got {epochs!r}")
     config = config.override("search", final_epochs=epochs, final_repeats=repeats)
     g = resolve_genotype(config.space, genotype)
     path = rundir.choose_run_dir(out, config.search.seed) if out is not None else None
@@ -387,9 +387,9 @@ def _train_final(config: RunConfig, g: Genotype, data: DataSet, device: torch.de
     bar = tqdm(total=s.final_repeats * s.final_epochs * (2 if s.final_trainval else 1),
                desc=f"final {config.space.name(g)}", unit="epoch", disable=not progress)
     try:
-        return train_final_repeats(
-            config.space, g, data, config.train, s.final_epochs, s.seed, s.final_repeats, device,
-            on_epoch=lambda h: (bar.set_postfix(_epoch_postfix(h)), bar.update()),
+        return train_repeats(
+            architecture(config.space, g, data), data, config.train, s.final_epochs, s.seed, s.final_repeats,
+            device=device, on_epoch=lambda h: (bar.set_postfix(_epoch_postfix(h)), bar.update()),
             patience=s.final_patience, trainval=s.final_trainval,
         )
     finally:
@@ -436,8 +436,6 @@ def baseline(
         config, searched = config_from_dict(summary["config"], source=f"{run}/summary.json"), summary["final"]
         out = run if out is None else out
     config, data = prepare(config, data)
-    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
-        raise ConfigError(f"--repeats must be an integer >= 1; got {repeats!r}")
     config = config.override("search", final_repeats=repeats)
     s = config.search
     path = rundir.make_run_dir(Path(out)) if out is not None else None

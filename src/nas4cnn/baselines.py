@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .final import FinalRuns, Network, train_network
+from .final import FinalRuns, Network, train_repeats
 from .model import InputShape
 
 BASELINES = ("human-cnn", "feed-forward")
@@ -79,12 +79,9 @@ def train_baselines(
     for i, name in enumerate(BASELINES):
         build = builder(name, data.input_shape, data.num_classes)
         params = count_params(name, data.input_shape, data.num_classes)
-        out[name] = FinalRuns([
-            # A genotype-like tag keeps the baselines' initialisation seeds apart from each other.
-            train_network(Network(build, name, (1000, i), params), data, cfg, epochs, seed + r, device, on_epoch,
-                          patience, trainval)
-            for r in range(repeats)
-        ])
+        # A genotype-like tag keeps the baselines' initialisation seeds apart from each other.
+        out[name] = train_repeats(Network(build, name, (1000, i), params), data, cfg, epochs, seed, repeats,
+                                  device=device, on_epoch=on_epoch, patience=patience, trainval=trainval)
     return out
 
 

@@ -129,26 +129,14 @@ class Network:
     params: int
 
 
-def train_final(
-    space: SearchSpace,
-    genotype: Genotype,
-    data: DataSet,
-    cfg: TrainConfig,
-    epochs: int,
-    seed: int,
-    device: str | torch.device = "cpu",
-    on_epoch: Callable[[EpochStats], None] | None = None,
-    patience: int = 0,
-    trainval: bool = False,
-) -> FinalResult:
-    """Train one seed's final model of an architecture of the space."""
+def architecture(space: SearchSpace, genotype: Genotype, data: DataSet) -> Network:
+    """An architecture of the space, for `data`'s images, as the final procedure trains it."""
     arch = space.decode(genotype)
 
     def build(init: int) -> torch.nn.Module:
         return build_model(arch, data.input_shape, data.num_classes, seed=init)
 
-    net = Network(build, arch.name, tuple(genotype), count_params(arch, data.input_shape, data.num_classes))
-    return train_network(net, data, cfg, epochs, seed, device, on_epoch, patience, trainval)
+    return Network(build, arch.name, tuple(genotype), count_params(arch, data.input_shape, data.num_classes))
 
 
 def train_network(
@@ -205,24 +193,11 @@ def train_network(
         )
 
 
-def train_final_repeats(
-    space: SearchSpace,
-    genotype: Genotype,
-    data: DataSet,
-    cfg: TrainConfig,
-    epochs: int,
-    seed: int,
-    repeats: int = 1,
-    device: str | torch.device = "cpu",
-    on_epoch: Callable[[EpochStats], None] | None = None,
-    patience: int = 0,
-    trainval: bool = False,
-) -> FinalRuns:
-    """The final model with seeds `seed`, `seed + 1`, ..., `seed + repeats - 1`."""
-    return FinalRuns([
-        train_final(space, genotype, data, cfg, epochs, seed + r, device, on_epoch, patience, trainval)
-        for r in range(repeats)
-    ])
+def train_repeats(net: Network, data: DataSet, cfg: TrainConfig, epochs: int, seed: int, repeats: int = 1,
+                  **options) -> FinalRuns:
+    """`train_network` with seeds `seed`, `seed + 1`, ..., `seed + repeats - 1`; `options`
+    are its device, on_epoch, patience and trainval."""
+    return FinalRuns([train_network(net, data, cfg, epochs, seed + r, **options) for r in range(repeats)])
 
 
 @torch.no_grad()

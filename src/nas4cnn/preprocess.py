@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from .config import SCALINGS
-from .data import DataSet
+from .data import DataSet, Split
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,6 @@ def fit_normalization(kind: str, data: DataSet) -> Normalization:
 
 def normalize(data: DataSet, norm: Normalization) -> DataSet:
     """The data set with every split's images mapped by `norm`."""
-    from dataclasses import replace
-
-    from .data import Split
 
     def split(s: Split) -> Split:
         return Split(norm.apply(s.x), s.y)
