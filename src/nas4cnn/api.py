@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from . import rundir
 from .baselines import BASELINES, comparison_rows, train_baselines
 from .checkpoint import load_model, save_model
-from .config import RunConfig, config_from_dict, validate
+from .config import RunConfig, check_early_stop, config_from_dict, validate
 from .data import DataSet, load_dataset
 from .errors import ConfigError, RunDirError
 from .evaluator import Evaluation, Evaluator
@@ -143,7 +143,7 @@ def search(
     s = config.search
     job = TrainJob(config.train, config.train.epochs, s.seed)
     ex = _make_executor(executor, data, job, device, workers, ray_address)
-    evaluator = Evaluator(config.space, data, config.train, s.lam, s.seed, executor=ex)
+    evaluator = Evaluator(config.space, data, config.train, s.lam, s.seed, executor=ex, early_stop=s.early_stop)
     if resume is None:
         try:
             rundir.make_run_dir(path)
@@ -227,13 +227,16 @@ def compare(
     budget: int | None = None,
     population: int = 20,
     lam: float | None = None,
+    early_stop: float | None = None,
     out: str | Path | None = None,
     progress: bool = False,
 ) -> list[dict]:
     """Replay each strategy `repeats` times against a tabular benchmark (default: the shipped
     digits table) and summarise how much compute it needed to find the space's optimum.
-    'evolution-nocache' is the seed's evolution re-training every repeated genotype. With
-    `out`, writes compare.md and compare.png there."""
+    'evolution-nocache' is the seed's evolution re-training every repeated genotype; 'NAME@P'
+    runs NAME with population (batch size) P instead of `population`. `early_stop` replays
+    the searches with early stopping at that quantile (see `early_stop`). With `out`, writes
+    compare.md and compare.png there."""
     from .compare import regret_curve, summarize
     from .strategies import STRATEGIES
     from .tabulate import Table
@@ -244,19 +247,26 @@ def compare(
     for name, value, low in (("--repeats", repeats, 1), ("--budget", budget, 1), ("--population", population, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
+    if early_stop is not None:
+        check_early_stop(early_stop)
     names = list(strategies)
+    specs = {}
     for name in names:
-        if name.removesuffix("-nocache") not in STRATEGIES:
+        base, _, pop = name.partition("@")
+        if base.removesuffix("-nocache") not in STRATEGIES:
             raise ConfigError(f"--strategies: unknown strategy {name!r}; expected some of {sorted(STRATEGIES)} "
-                              "(add -nocache to one to re-train repeats)")
+                              "(add -nocache to one to re-train repeats, @P to give it population P)")
+        if pop and (not pop.isdigit() or int(pop) < 2):
+            raise ConfigError(f"--strategies: {name!r}: the population after @ must be an integer >= 2")
+        specs[name] = (base.removesuffix("-nocache"), int(pop) if pop else population, not base.endswith("-nocache"))
     mean_obj = t.objective(lam).mean(0)
     best = int(mean_obj.argmin())
     optimum = {"optimum": t.space.name(t.genotypes[best]), "optimum_objective": float(mean_obj[best]),
                "table_seeds": len(t.seeds)}
     rows, curves = [], {}
     bar = tqdm(total=len(names) * repeats, desc="compare", unit="run", disable=not progress)
-    jobs = [(str(table) if table else None, name.removesuffix("-nocache"), r, lam, budget, population,
-             not name.endswith("-nocache")) for name in names for r in range(repeats)]
+    jobs = [(str(table) if table else None, specs[name][0], r, lam, budget, specs[name][1], specs[name][2],
+             early_stop) for name in names for r in range(repeats)]
     try:
         with _replay_pool() as pool:
             done = []
@@ -291,10 +301,10 @@ def _replay_job(job):
     from .compare import replay
     from .tabulate import Table
 
-    path, name, repeat, lam, budget, population, cache = job
+    path, name, repeat, lam, budget, population, cache, stop = job
     if path not in _TABLES:
         _TABLES[path] = Table.load(path)
-    return replay(_TABLES[path], name, repeat, lam, budget, population, cache=cache)
+    return replay(_TABLES[path], name, repeat, lam, budget, population, cache=cache, stop=stop)
 
 
 def _replay_pool():

@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--final-epochs", type=int, help="most epochs to retrain the winner (default 100)")
     s.add_argument("--strategy", choices=list(STRATEGY_NAMES),
                    help="search strategy (default evolution, the seed's genetic algorithm)")
+    s.add_argument("--early-stop", type=float, metavar="Q",
+                   help="stop a candidate's training at 1/4, 1/2 or 3/4 of its epochs when its objective there is "
+                        "worse than quantile Q of earlier candidates' (0.75 recommended; default 0: off)")
     s.add_argument("--keep-duplicates", action="store_true",
                    help="the seed's exact survivor rule: copies of a genotype may fill the population")
     s.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
@@ -133,11 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("compare", help="replay search strategies against a tabular benchmark")
     cp.add_argument("--table", metavar="FILE", help="table from `nas4cnn tabulate` (default: the shipped digits table)")
     cp.add_argument("--strategies", default=",".join(api.DEFAULT_COMPARE),
-                    help="comma-separated; add -nocache to one to re-train repeats (default: %(default)s)")
+                    help="comma-separated; add -nocache to one to re-train repeats, @P to run it with population P "
+                         "(default: %(default)s)")
     cp.add_argument("--repeats", type=int, default=100, help="searches per strategy (default 100)")
     cp.add_argument("--budget", type=int, help="architecture-epochs per search (default: the whole table)")
     cp.add_argument("--population", type=int, default=20, help="batch size / population (default 20)")
     cp.add_argument("--lambda", dest="lam", type=float, help="size penalty weight (default: the table's)")
+    cp.add_argument("--early-stop", type=float, metavar="Q",
+                    help="replay with early stopping of trainings worse than quantile Q at the checkpoints")
     cp.add_argument("--out", metavar="DIR", help="write compare.md and compare.png here")
     cp.add_argument("--json", action="store_true", help="one JSON object a line per strategy")
     cp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -199,6 +205,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
             population=args.population,
             final_epochs=args.final_epochs,
             distinct_survivors=False if args.keep_duplicates else None,
+            early_stop=args.early_stop,
         )
     if args.command in ("search", "evaluate", "tabulate"):
         config = config.override("train", epochs=args.epochs)
@@ -237,7 +244,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
         ("validation error", f"{s['best']['val_error']:.4f}"),
         *_test_rows(s["final"]),
         ("evaluations", f"{s['n_evaluations']} requested, {s['n_trained']} trained, {s['n_failed']} failed, "
-                        f"{s['n_pruned']} pruned"),
+                        f"{s['n_pruned']} pruned" + (f", {s['n_stopped']} stopped early" if s.get("n_stopped") else "")),
         ("time", f"{s['seconds']['search']:.1f} s search + {s['seconds']['final']:.1f} s final"),
         ("run directory", str(run.path)),
     ]
@@ -310,7 +317,7 @@ def _cmd_tabulate(args: argparse.Namespace) -> None:
 def _cmd_compare(args: argparse.Namespace) -> None:
     names = [n.strip() for n in args.strategies.split(",") if n.strip()]
     rows = api.compare(names, table=args.table, repeats=args.repeats, budget=args.budget,
-                       population=args.population, lam=args.lam, out=args.out,
+                       population=args.population, lam=args.lam, early_stop=args.early_stop, out=args.out,
                        progress=not (args.quiet or args.json))
     if args.json:
         for r in rows:

@@ -5,8 +5,10 @@ seeds (repeat r uses seed r mod n), as a real search would see them. Compute is 
 a real run would spend it: a network (at a given number of epochs) trained once costs its
 epochs; a repeat, or an equivalent genotype, is free when the strategy's run caches results
 (as nas4cnn does); a candidate whose size penalty alone cannot beat the best objective so far
-is not trained. The space's optimum is the network with the best objective averaged over the
-table's seeds; a repeat finds it when it trains that network for the full epochs.
+is not trained. With early stopping (see `early_stop`), a network stopped at a checkpoint
+costs the epochs it trained. The space's optimum is the network with the best objective
+averaged over the table's seeds; a repeat finds it when it trains that network for the full
+epochs (a stopped training does not count).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .early_stop import StopRule, checkpoints
 from .seeding import STRATEGY, derive_seed
 from .strategies import make_strategy
 from .tabulate import Table
@@ -37,16 +40,19 @@ class Replay:
 
 
 class TableEvaluator:
-    def __init__(self, table: Table, lam: float, seed_index: int, cache: bool = True):
+    def __init__(self, table: Table, lam: float, seed_index: int, cache: bool = True, stop: float | None = None):
         self.table, self.lam, self.cache = table, lam, cache
         self.index = table.index()
         self.s = seed_index
-        self.trained: set[tuple] = set()
+        self.results: dict[tuple, SimpleNamespace] = {}
         self.networks = 0
         self.epochs = 0
+        self.rule = StopRule(stop, table.epochs) if stop else None
 
     def evaluate(self, genotypes: Sequence, epochs: int, best: float) -> list:
         out = []
+        thresholds = self.rule.thresholds() if self.rule and epochs == self.table.epochs else {}
+        checked = []
         for g in genotypes:
             n = self.index[self.table.space.canonical(g)]
             params = int(self.table.params[n])
@@ -55,24 +61,39 @@ class TableEvaluator:
                 out.append(SimpleNamespace(objective=math.inf, val_error=math.inf, params=params, ok=False, n=n))
                 continue
             key = (n, epochs)
-            if not self.cache or key not in self.trained:
-                self.trained.add(key)
-                self.networks += 1
-                self.epochs += epochs
-            err = float(self.table.val_error[self.s, n, epochs - 1])
-            out.append(SimpleNamespace(objective=err + penalty, val_error=err, params=params, ok=True, n=n))
+            if self.cache and key in self.results:
+                out.append(self.results[key])
+                continue
+            errors = self.table.val_error[self.s, n]
+            trained, checks = epochs, {}
+            if self.rule and epochs == self.table.epochs:
+                for e in checkpoints(epochs):
+                    checks[e] = float(errors[e - 1]) + penalty
+                    if checks[e] > thresholds.get(e, math.inf):
+                        trained = e
+                        break
+                checked.append(checks)
+            self.networks += 1
+            self.epochs += trained
+            err = float(errors[trained - 1])
+            ok = trained == epochs
+            r = SimpleNamespace(objective=err + penalty if ok else math.inf, val_error=err, params=params, ok=ok, n=n)
+            self.results[key] = r
+            out.append(r)
+        for checks in checked:
+            self.rule.add(checks)
         return out
 
 
 def replay(table: Table, name: str, repeat: int, lam: float, budget: int, population: int,
-           cache: bool = True) -> Replay:
+           cache: bool = True, stop: float | None = None) -> Replay:
     """One search by strategy `name`, until it trains the optimum, spends the budget (in trained
     architecture-epochs) or stops training anything new."""
     full = table.epochs
     mean_obj = table.objective(lam).mean(0)
     optimum = int(mean_obj.argmin())
     strategy = make_strategy(name, table.space, population, derive_seed(STRATEGY, repeat), max_epochs=full)
-    ev = TableEvaluator(table, lam, repeat % len(table.seeds), cache)
+    ev = TableEvaluator(table, lam, repeat % len(table.seeds), cache, stop)
     result = Replay(name)
     incumbent, best_seen = None, math.inf
     stalled = 0  # asks in a row that trained nothing new: the strategy has converged

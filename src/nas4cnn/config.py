@@ -64,6 +64,7 @@ class SearchConfig:
     final_patience: int = 0  # stop the final training after this many epochs without better validation loss
     final_trainval: bool = True  # then retrain the final model on train + validation for the epochs found
     final_repeats: int = 1  # seeds the final model is trained with; the mean and spread are reported
+    early_stop: float = 0.0  # stop trainings worse than this quantile at the checkpoints (0 = off; see early_stop)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ _FLAGS = {
     "final_patience": "patience",
     "final_trainval": "no-trainval",
     "final_repeats": "repeats",
+    "early_stop": "early-stop",
     "data_dir": "data-dir",
     "val_fraction": "val-fraction",
     "split_seed": "split-seed",
@@ -220,6 +222,7 @@ def validate(config: RunConfig) -> None:
     _int(s.seed, 0, "search", "seed")
     _int(s.final_patience, 0, "search", "final_patience")
     _int(s.final_repeats, 1, "search", "final_repeats")
+    check_early_stop(s.early_stop)
     if not isinstance(s.final_trainval, bool):
         raise ConfigError(f"{setting_name('search', 'final_trainval')} must be true or false; got {s.final_trainval!r}")
     if not isinstance(s.distinct_survivors, bool):
@@ -240,6 +243,13 @@ def validate(config: RunConfig) -> None:
     _int(d.split_seed, 0, "data", "split_seed")
     _int(d.image_size, 0, "data", "image_size")
     _choice(d.channels, (0, 1, 3), "data", "channels")
+
+
+def check_early_stop(value) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value == 0 or 0 < value < 1)
+    if not ok:
+        raise ConfigError(f"{setting_name('search', 'early_stop')} must be 0 (off) or a quantile between 0 and 1, "
+                          f"like 0.75; got {value!r}")
 
 
 def _int(value, minimum: int, section: str, key: str) -> None:

@@ -28,7 +28,7 @@ matrix products).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +51,7 @@ _ACT = {"relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softplus"
 class Candidate:
     arch: Architecture
     init_seed: int
+    penalty: float = 0.0  # its size penalty, added to the validation error at early-stop checkpoints
 
 
 def group_key(arch: Architecture) -> tuple:
@@ -197,15 +198,27 @@ class StackedGroup:
             masks[2][p, 0, :n] = 1
             masks[3][p, :n] = 1
         self.params = [t.requires_grad_() for t in (conv_w, conv_b, w1, b1, w2, b2)]
-        self._masked = [(conv_w, masks[0]), (w1, masks[1]), (b1, masks[2]), (w2, masks[3])]
-        self._masked = [(t, m) for t, m in self._masked if not bool(m.all())]
+        # Padded Linear-1 units get exactly zero gradients (their Linear-2 weights are zero),
+        # so only the convolution's and Linear 2's padding needs masking.
+        self._masks = {i: m for i, m in ((0, masks[0]), (4, masks[3])) if not bool(m.all())}
+        self._set_runs()
+
+    def _set_runs(self) -> None:
         runs: list[list] = []
-        for p, a in enumerate(archs):
+        for a in self.archs:
             if runs and runs[-1][0] == a.activation:
                 runs[-1][1] += 1
             else:
                 runs.append([a.activation, 1])
         self.act_runs = [(name, n) for name, n in runs]
+
+    def select(self, keep: Sequence[int]) -> None:
+        """Keep only the candidates at positions `keep` (new parameter tensors)."""
+        idx = torch.tensor(list(keep), dtype=torch.long, device=self.params[0].device)
+        self.params = [t.detach().index_select(0, idx).requires_grad_() for t in self.params]
+        self._masks = {i: m.index_select(0, idx) for i, m in self._masks.items()}
+        self.archs = [self.archs[i] for i in keep]
+        self._set_runs()
 
     def patches(self, x: torch.Tensor, lazy: bool | None = None) -> Patches | LazyPatches:
         """The patches of images `x`, unfolded now, or on demand if `lazy` (by default: if
@@ -250,8 +263,8 @@ class StackedGroup:
                 target[which] = 0
 
     def mask_grads(self) -> None:
-        for t, m in self._masked:
-            t.grad.mul_(m)
+        for i, m in self._masks.items():
+            self.params[i].grad.mul_(m)
 
     @torch.no_grad()
     def measure(self, patches: Patches | LazyPatches, y: torch.Tensor,
@@ -304,6 +317,12 @@ class FastAdamax:
     def set_lr(self, lr: float) -> None:
         self.lr = lr
 
+    def select(self, keep: torch.Tensor, params: list[torch.Tensor]) -> None:
+        """Follow `StackedGroup.select`: keep the state of the candidates at `keep`."""
+        self.exp_avg = [m.index_select(0, keep) for m in self.exp_avg]
+        self.exp_inf = [m.index_select(0, keep) for m in self.exp_inf]
+        self.params = params
+
     @torch.no_grad()
     def step(self) -> None:
         b1, b2 = self.betas
@@ -330,6 +349,17 @@ class _TorchOptimizer:
         for g in self.opt.param_groups:
             g["lr"] = lr
 
+    def select(self, keep: torch.Tensor, params: list[torch.Tensor]) -> None:
+        """Follow `StackedGroup.select`: keep the state of the candidates at `keep`."""
+        (group,) = self.opt.param_groups
+        state = {}
+        for old, new in zip(group["params"], params):
+            state[new] = {k: v.index_select(0, keep) if torch.is_tensor(v) and v.dim() > 0 else v
+                          for k, v in self.opt.state.get(old, {}).items()}
+        group["params"] = list(params)
+        self.opt.state.clear()
+        self.opt.state.update(state)
+
 
 def _optimizer(params: list[torch.Tensor], cfg: TrainConfig):
     if cfg.optimizer == "adamax":
@@ -345,13 +375,20 @@ def train_group(
     seed: int,
     patch_cache: dict | None = None,
     val_every_epoch: bool = False,
+    stop: Mapping[int, float] | None = None,
 ) -> tuple[StackedGroup, list[list[EpochStats]], list[str | None]]:
     """Train one group of compatible candidates together with the recipe `cfg`. Returns the
     group, per-candidate histories (validation measured after the last epoch only) and
     per-candidate failure reasons (None for a candidate that trained). A candidate whose
     loss becomes NaN or infinite stops at once: its weights are zeroed and frozen, and the
     others go on. `patch_cache` lets groups share the prepared data and, with the same patch
-    layout, the unfolded patches; it belongs to one data set and one `cfg`."""
+    layout, the unfolded patches; it belongs to one data set and one `cfg`.
+
+    Early stopping: `stop` maps checkpoint epochs to objective thresholds. Validation is
+    measured after each checkpoint epoch; a candidate whose objective there (validation
+    error + its `penalty`) is above the threshold stops, with a reason starting "stopped",
+    and leaves the group, so the others train without it. The returned group then holds
+    only the candidates that trained to the end."""
     cache = patch_cache if patch_cache is not None else {}
     if "prepared" not in cache:
         cache["prepared"] = Prepared.from_data(data, cfg)
@@ -368,15 +405,18 @@ def train_group(
                       group.patches(data.val.x))
     train_patches, val_patches = cache[key]
     opt = _optimizer(group.params, cfg)
+    stop = dict(stop or {})
     y = data.train.y
-    P, n = len(candidates), len(y)
+    n = len(y)
     total = epochs * -(-n // cfg.batch_size)
-    histories: list[list[EpochStats]] = [[] for _ in range(P)]
-    failed: list[str | None] = [None] * P
-    alive = torch.ones(P, dtype=torch.bool, device=device)
+    histories: list[list[EpochStats]] = [[] for _ in candidates]
+    failed: list[str | None] = [None] * len(candidates)
+    members = list(range(len(candidates)))  # the candidate at each position of the group
+    alive = torch.ones(len(members), dtype=torch.bool, device=device)
     any_dead = False
     step = 0
     for epoch in range(epochs):
+        P = len(members)
         loss_sum = torch.zeros(P, device=device)
         wrong = torch.zeros(P, device=device)
         for idx, xb in prepared.batches(cfg.batch_size, seed, epoch):
@@ -392,7 +432,7 @@ def train_group(
                 bad = ~torch.isfinite(nll.detach()) & alive
                 for p in bad.nonzero().flatten().tolist():
                     kind = "nan" if torch.isnan(nll[p]) else "inf"
-                    failed[p] = f"loss became {kind} in epoch {epoch + 1}, step {step}"
+                    failed[members[p]] = f"loss became {kind} in epoch {epoch + 1}, step {step}"
                 alive &= ~bad
                 any_dead = True
                 loss = torch.where(alive, nll, 0.0).sum()
@@ -408,12 +448,29 @@ def train_group(
             wrong += (logp.detach().argmax(2) != yb).sum(1)
         if not alive.any():
             break
-        if val_every_epoch or epoch == epochs - 1:
+        last = epoch == epochs - 1
+        if val_every_epoch or last or epoch + 1 in stop:
             val_loss, val_error = group.measure(val_patches, data.val.y)
         else:
             val_loss = val_error = [float("nan")] * P
-        for p in range(P):
-            histories[p].append(
+        for p, c in enumerate(members):
+            histories[c].append(
                 EpochStats(epoch + 1, loss_sum[p].item() / n, wrong[p].item() / n, val_loss[p], val_error[p])
             )
+        if epoch + 1 in stop and not last:
+            keep = []
+            for p, c in enumerate(members):
+                score = val_error[p] + candidates[c].penalty
+                if failed[c] is None and score > stop[epoch + 1]:
+                    failed[c] = (f"stopped after epoch {epoch + 1}: objective {score:.4f} above the early-stop "
+                                 f"threshold {stop[epoch + 1]:.4f}")
+                else:
+                    keep.append(p)
+            if len(keep) < P:
+                if not keep:
+                    break
+                group.select(keep)
+                opt.select(torch.tensor(keep, dtype=torch.long, device=device), group.params)
+                members = [members[p] for p in keep]
+                alive = alive[keep]
     return group, histories, failed

@@ -19,6 +19,7 @@ import torch
 
 from .config import TrainConfig
 from .data import DataSet
+from .early_stop import StopRule, checkpoints
 from .engine import Candidate, make_groups
 from .executors import GroupResult, LocalExecutor, TrainJob
 from .model import count_params, max_params
@@ -39,12 +40,22 @@ class Evaluation:
     objective: float  # infinity for a failed candidate, so it ranks last
     seconds: float  # this network's share of its group's training time; 0 when reused
     cached: bool = False  # True when the result was reused, not trained for this request
-    failed: str | None = None  # why training failed (or "pruned: ..."), None if it did not
+    failed: str | None = None  # why training failed (or "pruned: ...", "stopped ..."), None if it did not
     epochs: int | None = None  # training epochs, when not the configured ones (multi-fidelity)
+    checks: dict[int, float] | None = None  # validation error at the early-stop checkpoints it reached
 
     @property
     def pruned(self) -> bool:
         return self.failed is not None and self.failed.startswith("pruned")
+
+    @property
+    def stopped(self) -> bool:
+        """Stopped early, at a checkpoint (val_error and val_nll are from there)."""
+        return self.failed is not None and self.failed.startswith("stopped")
+
+    @property
+    def status(self) -> str:
+        return "pruned" if self.pruned else "stopped" if self.stopped else "failed" if self.failed else "ok"
 
     @property
     def ok(self) -> bool:
@@ -53,6 +64,8 @@ class Evaluation:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["genotype"] = list(self.genotype)
+        if self.checks is not None:
+            d["checks"] = {str(e): v for e, v in self.checks.items()}
         for k in ("val_error", "val_nll", "objective"):
             if not math.isfinite(d[k]):
                 d[k] = None
@@ -61,7 +74,7 @@ class Evaluation:
     def as_request(self, genotype: Genotype, name: str, first: bool) -> Evaluation:
         """This network's result as seen by a request for `genotype` (maybe an equivalent one)."""
         return Evaluation(genotype, name, self.params, self.val_error, self.val_nll, self.objective,
-                          self.seconds if first else 0.0, not first, self.failed, self.epochs)
+                          self.seconds if first else 0.0, not first, self.failed, self.epochs, self.checks)
 
 
 def init_seed(seed: int, genotype: Genotype) -> int:
@@ -79,6 +92,7 @@ class Evaluator:
         device: str | torch.device = "cpu",
         workers: int | None = None,
         executor=None,
+        early_stop: float = 0.0,
     ):
         self.space = space
         self.lam = lam
@@ -88,6 +102,7 @@ class Evaluator:
         self.nmax = max_params(space, data.input_shape, data.num_classes)
         self.executor = executor or LocalExecutor(data, TrainJob(train, train.epochs, seed), device, workers)
         self.full_epochs = train.epochs
+        self.stop_rule = StopRule(early_stop, train.epochs) if early_stop and checkpoints(train.epochs) else None
         self.n_requested = 0
         self.n_trained = 0
         self.on_trained: Callable[[list[Evaluation]], None] | None = None
@@ -103,6 +118,7 @@ class Evaluator:
         unfinished generation, and are reused when that generation asks for their group."""
         for e in done:
             self._cache[(e.genotype, e.epochs)] = e
+            self._add_checks([e])
         self._recovered = {(e.genotype, e.epochs): e for e in pending}
         self.n_trained = sum(1 for e in self._cache.values() if not e.pruned)
         self.n_requested = n_requested
@@ -147,16 +163,24 @@ class Evaluator:
             genotypes = keep
         if not genotypes:
             return
+        # Early-stop thresholds come from earlier batches only: the same whichever group ends first.
+        stop = None
+        if self.stop_rule is not None and epochs is None:
+            thresholds = self.stop_rule.thresholds()
+            stop = {e: thresholds.get(e, math.inf) for e in self.stop_rule.history}
         # Groups are formed from all of this generation's new networks, as in a run that was
         # never interrupted, so that a resumed run trains exactly the same groups.
-        cands = [Candidate(self.space.decode(g), init_seed(self.seed, g)) for g in genotypes]
+        cands = [Candidate(self.space.decode(g), init_seed(self.seed, g), self.lam * p / self.nmax)
+                 for g, p in zip(genotypes, params)]
         overhead = 50_000 if self.device.type == "cpu" else 1e12
         groups = make_groups(cands, self.input_shape, overhead)
         todo = []
+        batch: list[Evaluation] = []
         for idx in groups:
             if all((genotypes[i], epochs) in self._recovered for i in idx):
                 for i in idx:
                     self._cache[(genotypes[i], epochs)] = self._recovered.pop((genotypes[i], epochs))
+                    batch.append(self._cache[(genotypes[i], epochs)])
             else:
                 todo.append(idx)
 
@@ -171,20 +195,34 @@ class Evaluator:
                     val_error=res.val_error[j], val_nll=res.val_nll[j],
                     objective=objective(res.val_error[j], params[i], self.nmax, self.lam) if ok else math.inf,
                     seconds=res.seconds / len(idx), failed=res.failed[j], epochs=epochs,
+                    checks=None if res.checks is None else res.checks[j],
                 ))
-                if not ok:
+                if evals[-1].stopped:
+                    log.debug("%s %s", evals[-1].arch, res.failed[j])
+                elif not ok:
                     log.warning("%s failed: %s", evals[-1].arch, res.failed[j])
             if self.on_trained is not None:
                 self.on_trained(evals)
             for e in evals:
                 self._cache[(e.genotype, epochs)] = e
+            batch.extend(evals)
 
         if todo:
             self.executor.run([[cands[i] for i in idx] for idx in todo],
                               costs=[sum(params[i] for i in idx) for idx in todo], on_result=record,
-                              epochs=epochs)
+                              epochs=epochs, stop=stop)
+        if stop is not None:
+            self._add_checks(sorted(batch, key=lambda e: e.genotype))
         self.n_trained += len(genotypes)
         log.debug("trained %d networks in %d groups", len(genotypes), len(todo))
+
+    def _add_checks(self, evals: Iterable[Evaluation]) -> None:
+        if self.stop_rule is None:
+            return
+        for e in evals:
+            if e.checks and e.epochs is None:
+                penalty = self.lam * e.params / self.nmax
+                self.stop_rule.add({k: v + penalty for k, v in e.checks.items()})
 
     def close(self) -> None:
         self.executor.close()

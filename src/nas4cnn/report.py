@@ -431,6 +431,7 @@ def _timing(summary: dict, rows: list[dict]) -> str:
         ("networks trained", _int(summary.get("n_trained"))),
         ("answered from the cache", _int(cached) if rows else "—"),
         ("pruned (could not beat the best)", _int(summary.get("n_pruned"))),
+        ("stopped early (--early-stop)", _int(summary.get("n_stopped") or 0)),
         ("failed", _int(summary.get("n_failed"))),
     ]
     if trained:

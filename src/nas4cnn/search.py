@@ -76,7 +76,7 @@ class SearchResult:
 
 def stored_evaluation(e: StoredEvaluation) -> Evaluation:
     return Evaluation(e.canonical, e.arch, e.params, e.val_error, e.val_nll, e.objective, e.seconds,
-                      failed=e.reason if e.status != "ok" else None, epochs=e.epochs)
+                      failed=e.reason if e.status != "ok" else None, epochs=e.epochs, checks=e.checks)
 
 
 def replay(space: SearchSpace, generations: Sequence[StoredGeneration],
@@ -128,7 +128,7 @@ def run_search(
         if store is not None:
             evaluator.on_trained = lambda evals, gen=generation: store.add_evaluations(
                 [StoredEvaluation(gen, e.genotype, e.arch, e.params, e.val_error, e.val_nll, e.objective, e.seconds,
-                                  "pruned" if e.pruned else "failed" if e.failed else "ok", e.failed, e.epochs)
+                                  e.status, e.failed, e.epochs, e.checks)
                  for e in evals]
             )
         genotypes = strategy.ask()

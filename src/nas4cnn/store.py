@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .errors import RunDirError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: early stopping (status 'stopped', column checks); version 1 is upgraded on open
 FILENAME = "run.db"
 
 # Fault injection for the resume tests: the process kills itself (SIGKILL) right after its
@@ -53,8 +53,9 @@ CREATE TABLE evaluations (
     val_nll REAL,
     objective REAL,
     seconds REAL NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'pruned')),
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'pruned', 'stopped')),
     reason TEXT,
+    checks TEXT,
     UNIQUE (canonical, epochs)
 );
 CREATE TABLE generations (
@@ -88,6 +89,7 @@ class StoredEvaluation:
     status: str
     reason: str | None
     epochs: int | None = None  # None: the configured epochs
+    checks: dict[int, float] | None = None  # validation error at the early-stop checkpoints
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,11 @@ class RunStore:
         except sqlite3.DatabaseError as e:
             raise RunDirError(f"--resume: {str(path)!r} is not a readable run store ({e})") from None
         version = meta.get("schema_version")
+        if version == "1":  # no early stopping yet: add the checks column (a run of version 1 never stops one)
+            with conn:
+                conn.execute("ALTER TABLE evaluations ADD COLUMN checks TEXT")
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            version = str(SCHEMA_VERSION)
         if version != str(SCHEMA_VERSION):
             conn.close()
             raise RunDirError(
@@ -191,10 +198,11 @@ class RunStore:
         with self.conn:
             self.conn.executemany(
                 "INSERT INTO evaluations (generation, canonical, epochs, arch, params, val_error, val_nll, objective,"
-                " seconds, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " seconds, status, reason, checks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (r.generation, json.dumps(list(r.canonical)), r.epochs, r.arch, r.params, _num(r.val_error),
-                     _num(r.val_nll), _num(r.objective), r.seconds, r.status, r.reason)
+                     _num(r.val_nll), _num(r.objective), r.seconds, r.status, r.reason,
+                     None if r.checks is None else json.dumps({str(e): v for e, v in r.checks.items()}))
                     for r in rows
                 ],
             )
@@ -213,13 +221,14 @@ class RunStore:
     def evaluations(self) -> list[StoredEvaluation]:
         rows = self.conn.execute(
             "SELECT generation, canonical, arch, params, val_error, val_nll, objective, seconds, status, reason,"
-            " epochs FROM evaluations ORDER BY id"
+            " epochs, checks FROM evaluations ORDER BY id"
         )
         inf, nan = float("inf"), float("nan")
         return [
             StoredEvaluation(g, tuple(json.loads(c)), a, p, _from_num(ve, nan), _from_num(vn, nan),
-                             _from_num(o, inf), s, st, r, ep)
-            for g, c, a, p, ve, vn, o, s, st, r, ep in rows
+                             _from_num(o, inf), s, st, r, ep,
+                             None if ch is None else {int(e): float(v) for e, v in json.loads(ch).items()})
+            for g, c, a, p, ve, vn, o, s, st, r, ep, ch in rows
         ]
 
     def generations(self) -> list[StoredGeneration]:

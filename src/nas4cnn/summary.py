@@ -57,6 +57,7 @@ def build_summary(store: RunStore, read: tuple[list, History] | None = None) -> 
         "n_trained": sum(1 for e in evaluations if e.status != "pruned"),
         "n_failed": sum(1 for e in evaluations if e.status == "failed"),
         "n_pruned": sum(1 for e in evaluations if e.status == "pruned"),
+        "n_stopped": sum(1 for e in evaluations if e.status == "stopped"),
         "pareto_front": _front(evaluations),
         "test_error": final["test_error"] if final else None,
         "test_nll": final["test_nll"] if final else None,

@@ -51,6 +51,7 @@ class GroupResult:
     failed: list[str | None]
     seconds: float
     curves: list[list[tuple[float, float]]] | None = None  # per candidate, per epoch: (val_nll, val_error)
+    checks: list[dict[int, float]] | None = None  # per candidate: validation error at early-stop checkpoints
 
     @staticmethod
     def concat(parts: Sequence[GroupResult]) -> GroupResult:
@@ -60,6 +61,7 @@ class GroupResult:
             [f for p in parts for f in p.failed],
             sum(p.seconds for p in parts),
             None if any(p.curves is None for p in parts) else [c for p in parts for c in p.curves],
+            None if any(p.checks is None for p in parts) else [c for p in parts for c in p.checks],
         )
 
 
@@ -84,13 +86,15 @@ def _is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
 
 
-def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: dict) -> GroupResult:
-    """Train one group. If the device runs out of memory, the group is split in halves and
-    retried; a single candidate that does not fit is recorded as failed, not raised."""
+def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: dict,
+              stop: dict[int, float] | None = None) -> GroupResult:
+    """Train one group (with early stopping at the checkpoint thresholds `stop`, if given). If
+    the device runs out of memory, the group is split in halves and retried; a single
+    candidate that does not fit is recorded as failed, not raised."""
     start = time.perf_counter()
     try:
         _, hist, failed = train_group(cands, data, job.train, job.epochs, job.seed, patch_cache=cache,
-                                      val_every_epoch=job.curves)
+                                      val_every_epoch=job.curves, stop=stop)
     except RuntimeError as e:
         if not _is_oom(e):
             raise
@@ -100,17 +104,19 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
             log.warning("%s does not fit in memory on %s", cands[0].arch.name, data.train.x.device)
             nan = float("nan")
             return GroupResult([nan], [nan], [f"out of memory on {data.train.x.device}"], time.perf_counter() - start,
-                               [[]] if job.curves else None)
+                               [[]] if job.curves else None, [{}] if stop is not None else None)
         half = len(cands) // 2
-        return GroupResult.concat([run_group(data, job, cands[:half], cache),
-                                   run_group(data, job, cands[half:], cache)])
+        return GroupResult.concat([run_group(data, job, cands[:half], cache, stop),
+                                   run_group(data, job, cands[half:], cache, stop)])
     nan = float("nan")
+    measured = lambda f: f is None or f.startswith("stopped")  # noqa: E731
     return GroupResult(
-        [nan if f else h[-1].val_loss for h, f in zip(hist, failed)],
-        [nan if f else h[-1].val_error for h, f in zip(hist, failed)],
+        [h[-1].val_loss if measured(f) else nan for h, f in zip(hist, failed)],
+        [h[-1].val_error if measured(f) else nan for h, f in zip(hist, failed)],
         failed,
         time.perf_counter() - start,
         [[(e.val_loss, e.val_error) for e in h] for h in hist] if job.curves else None,
+        None if stop is None else [{e: h[e - 1].val_error for e in stop if e <= len(h)} for h in hist],
     )
 
 
@@ -136,9 +142,9 @@ def _worker_init(data: DataSet, job: TrainJob, parent: int) -> None:
     _WORKER.update(data=data, job=job, cache={})
 
 
-def _worker_run(cands: Sequence[Candidate], epochs: int) -> GroupResult:
+def _worker_run(cands: Sequence[Candidate], epochs: int, stop: dict[int, float] | None) -> GroupResult:
     job = _WORKER["job"]
-    return run_group(_WORKER["data"], replace(job, epochs=epochs), cands, _WORKER["cache"])
+    return run_group(_WORKER["data"], replace(job, epochs=epochs), cands, _WORKER["cache"], stop)
 
 
 class LocalExecutor:
@@ -173,10 +179,11 @@ class LocalExecutor:
         costs: Sequence[float] | None = None,
         on_result: Callable[[int, GroupResult], None] | None = None,
         epochs: int | None = None,
+        stop: dict[int, float] | None = None,
     ) -> list[GroupResult]:
         """Results in the order of `groups`; `on_result(i, result)` is called as each group
         finishes. Costlier groups start first when spread over workers. `epochs` overrides
-        the job's training epochs for this call."""
+        the job's training epochs for this call; `stop` gives early-stop thresholds."""
         job = self.job if epochs is None else replace(self.job, epochs=epochs)
         results: dict[int, GroupResult] = {}
 
@@ -188,11 +195,11 @@ class LocalExecutor:
         if self.workers == 1 or len(groups) == 1:
             with single_thread(self.device):
                 for i, g in enumerate(groups):
-                    done(i, run_group(self.data, job, g, self._cache))
+                    done(i, run_group(self.data, job, g, self._cache, stop))
         else:
             order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
             pool = self._get_pool()
-            futures = {pool.submit(_worker_run, list(groups[i]), job.epochs): i for i in order}
+            futures = {pool.submit(_worker_run, list(groups[i]), job.epochs, stop): i for i in order}
             for f in as_completed(futures):
                 done(futures[f], f.result())
         return [results[i] for i in range(len(groups))]

@@ -23,11 +23,12 @@ from .local import GroupResult, TrainJob, run_group
 log = logging.getLogger(__name__)
 
 
-def _train_on_worker(data: DataSet, job: TrainJob, cands: list[Candidate], gpu: bool) -> GroupResult:
+def _train_on_worker(data: DataSet, job: TrainJob, cands: list[Candidate], gpu: bool,
+                     stop: dict[int, float] | None = None) -> GroupResult:
     torch.set_num_threads(1)
     if gpu:
         data = data.to("cuda")
-    return run_group(data, job, cands, {})
+    return run_group(data, job, cands, {}, stop)
 
 
 def _check_reachable(address: str) -> None:
@@ -72,10 +73,11 @@ class RayExecutor:
         costs: Sequence[float] | None = None,
         on_result: Callable[[int, GroupResult], None] | None = None,
         epochs: int | None = None,
+        stop: dict[int, float] | None = None,
     ) -> list[GroupResult]:
         job = self._job if epochs is None else replace(self._job, epochs=epochs)
         order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
-        refs = {self._task.remote(self._data, job, list(groups[i]), self._gpu): i for i in order}
+        refs = {self._task.remote(self._data, job, list(groups[i]), self._gpu, stop): i for i in order}
         pending = list(refs)
         results: dict[int, GroupResult] = {}
         while pending:
