@@ -1,5 +1,11 @@
 """The seed's way of evaluating a candidate, kept as the benchmarks' baseline: one model at
-a time, a per-sample `Dataset` and a shuffling `DataLoader`, validation every epoch."""
+a time, a per-sample `Dataset` and a shuffling `DataLoader`, validation every epoch.
+
+Two versions: `seed_code=True` behaves as the seed project's own training code does (its
+network always applies its pooling layer, even with kernel 1; the per-sample NLL is summed
+by hand; the epoch's loss is accumulated as a tensor that stays attached to the graph; the
+misclassified count is read back with `.item()` every step); `seed_code=False` is the same
+method written tidily (a reference for what the per-model loop costs at best)."""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from nas4cnn.model import build_model, count_params
+from nas4cnn.model import ACTIVATION_LAYERS, build_model, count_params
 from nas4cnn.objective import objective
 from nas4cnn.space import Architecture
 
@@ -51,13 +57,53 @@ def run_epoch(model: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer |
     return loss_sum / n, wrong / n
 
 
+class SeedCodeCNN(nn.Module):
+    """The network as the seed's code builds it: every layer a module, pooling always applied."""
+
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        c, p = arch.conv, arch.pooling
+        self.cnn = nn.Conv2d(1, arch.filters, c.kernel, stride=c.stride, padding=c.padding)
+        self.activation = ACTIVATION_LAYERS[arch.activation]()
+        self.pool = (nn.MaxPool2d if p.kind == "max" else nn.AvgPool2d)(p.size)
+        side = (8 + 2 * c.padding - c.kernel) // c.stride + 1
+        self.flatten = nn.Flatten()
+        self.linear1 = nn.Linear(arch.filters * (side // p.size) ** 2, arch.linear)
+        self.linear2 = nn.Linear(arch.linear, 10)
+        self.softmax = nn.LogSoftmax(dim=1)
+        self.nll = nn.NLLLoss(reduction="none")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.flatten(self.pool(self.activation(self.cnn(x))))
+        return self.softmax(self.linear2(self.activation(self.linear1(x))))
+
+
+def run_epoch_seed_code(model: SeedCodeCNN, loader: DataLoader, opt: torch.optim.Optimizer | None):
+    model.train(opt is not None)
+    total_loss, total_miss = 0, 0.0
+    with torch.set_grad_enabled(opt is not None):
+        for x, y in loader:
+            log_prob = model(x)
+            predictions = torch.argmax(log_prob, dim=1).long()
+            total_miss += (1.0 - 1.0 * (predictions == y)).sum().item()
+            loss = model.nll(log_prob, y.to(torch.int64)).sum()
+            total_loss += loss
+            if opt is not None:
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+    n = len(loader.dataset)
+    return (total_loss / n).item(), total_miss / n
+
+
 def evaluate_seed_way(arch: Architecture, train: DataLoader, val: DataLoader, epochs: int, lam: float,
-                      nmax: int) -> dict:
-    model = build_model(arch, (1, 8, 8), 10)
+                      nmax: int, seed_code: bool = True) -> dict:
+    model = SeedCodeCNN(arch) if seed_code else build_model(arch, (1, 8, 8), 10)
+    epoch = run_epoch_seed_code if seed_code else run_epoch
     opt = torch.optim.Adamax(model.parameters(), lr=1e-3, weight_decay=1e-5)
     for _ in range(epochs):
-        run_epoch(model, train, opt)
-        val_nll, val_error = run_epoch(model, val, None)
+        epoch(model, train, opt)
+        val_nll, val_error = epoch(model, val, None)
     params = count_params(arch, (1, 8, 8), 10)
     return {"val_error": val_error, "val_nll": val_nll, "params": params,
             "objective": objective(val_error, params, nmax, lam)}

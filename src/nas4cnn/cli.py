@@ -244,7 +244,8 @@ def _cmd_search(args: argparse.Namespace) -> None:
         ("validation error", f"{s['best']['val_error']:.4f}"),
         *_test_rows(s["final"]),
         ("evaluations", f"{s['n_evaluations']} requested, {s['n_trained']} trained, {s['n_failed']} failed, "
-                        f"{s['n_pruned']} pruned" + (f", {s['n_stopped']} stopped early" if s.get("n_stopped") else "")),
+                        f"{s['n_pruned']} pruned" + (f", {s['n_stopped']} stopped early" if s.get("n_stopped") else
+                                                     "")),
         ("time", f"{s['seconds']['search']:.1f} s search + {s['seconds']['final']:.1f} s final"),
         ("run directory", str(run.path)),
     ]

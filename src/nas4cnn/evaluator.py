@@ -146,7 +146,7 @@ class Evaluator:
         if prune_above is not None:
             keep, newly_pruned = [], []
             for g, p in zip(genotypes, params):
-                penalty = self.lam * p / self.nmax
+                penalty = self._penalty(p)
                 if penalty < prune_above:
                     keep.append(g)
                     continue
@@ -170,7 +170,7 @@ class Evaluator:
             stop = {e: thresholds.get(e, math.inf) for e in self.stop_rule.history}
         # Groups are formed from all of this generation's new networks, as in a run that was
         # never interrupted, so that a resumed run trains exactly the same groups.
-        cands = [Candidate(self.space.decode(g), init_seed(self.seed, g), self.lam * p / self.nmax)
+        cands = [Candidate(self.space.decode(g), init_seed(self.seed, g), self._penalty(p))
                  for g, p in zip(genotypes, params)]
         overhead = 50_000 if self.device.type == "cpu" else 1e12
         groups = make_groups(cands, self.input_shape, overhead)
@@ -212,7 +212,7 @@ class Evaluator:
                               costs=[sum(params[i] for i in idx) for idx in todo], on_result=record,
                               epochs=epochs, stop=stop)
         if stop is not None:
-            self._add_checks(sorted(batch, key=lambda e: e.genotype))
+            self._add_checks(batch)
         self.n_trained += len(genotypes)
         log.debug("trained %d networks in %d groups", len(genotypes), len(todo))
 
@@ -221,8 +221,11 @@ class Evaluator:
             return
         for e in evals:
             if e.checks and e.epochs is None:
-                penalty = self.lam * e.params / self.nmax
-                self.stop_rule.add({k: v + penalty for k, v in e.checks.items()})
+                self.stop_rule.add({k: v + self._penalty(e.params) for k, v in e.checks.items()})
+
+    def _penalty(self, params: int) -> float:
+        """The size term of the objective."""
+        return objective(0.0, params, self.nmax, self.lam)
 
     def close(self) -> None:
         self.executor.close()
