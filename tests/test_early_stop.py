@@ -26,9 +26,9 @@ def test_thresholds_need_enough_history():
     rule = StopRule(0.75, 8)
     for k in range(MIN_HISTORY - 1):
         rule.add({2: float(k), 4: float(k)})
-    assert rule.thresholds() == {}
+    assert rule.thresholds() == {2: math.inf, 4: math.inf, 6: math.inf}  # nothing can stop yet
     rule.add({2: float(MIN_HISTORY - 1)})
-    assert rule.thresholds() == {2: pytest.approx(0.75 * (MIN_HISTORY - 1))}
+    assert rule.thresholds() == {2: pytest.approx(0.75 * (MIN_HISTORY - 1)), 4: math.inf, 6: math.inf}
     with pytest.raises(ValueError):
         StopRule(1.0, 8)
 

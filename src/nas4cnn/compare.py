@@ -69,7 +69,7 @@ class TableEvaluator:
             if self.rule and epochs == self.table.epochs:
                 for e in checkpoints(epochs):
                     checks[e] = float(errors[e - 1]) + penalty
-                    if checks[e] > thresholds.get(e, math.inf):
+                    if checks[e] > thresholds[e]:
                         trained = e
                         break
                 checked.append(checks)

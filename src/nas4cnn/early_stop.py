@@ -10,11 +10,17 @@ in which its groups finish, and a resumed run sees the same thresholds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
 
 MIN_HISTORY = 10  # earlier candidates needed at a checkpoint before it can stop anything
+STOPPED = "stopped"  # how the failure reason of a stopped training starts
+
+
+def is_stopped(reason: str | None) -> bool:
+    return reason is not None and reason.startswith(STOPPED)
 
 
 def checkpoints(epochs: int) -> tuple[int, ...]:
@@ -27,12 +33,13 @@ class StopRule:
         if not 0 < quantile < 1:
             raise ValueError(f"quantile must be in (0, 1); got {quantile!r}")
         self.quantile = quantile
-        self.epochs = epochs
         self.history: dict[int, list[float]] = {e: [] for e in checkpoints(epochs)}
 
     def thresholds(self) -> dict[int, float]:
-        """Per checkpoint epoch, the objective above which a candidate is stopped."""
-        return {e: float(np.quantile(h, self.quantile)) for e, h in self.history.items() if len(h) >= MIN_HISTORY}
+        """Per checkpoint epoch, the objective above which a candidate is stopped (infinity
+        while fewer than MIN_HISTORY earlier candidates reached it)."""
+        return {e: float(np.quantile(h, self.quantile)) if len(h) >= MIN_HISTORY else math.inf
+                for e, h in self.history.items()}
 
     def add(self, checks: Mapping[int, float]) -> None:
         """Record one candidate's objectives at the checkpoints it reached."""

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from .config import TrainConfig
 from .data import DataSet
+from .early_stop import STOPPED
 from .model import CNN, build_model, feature_hw
 from .space import Architecture
 from .train import EpochStats, Prepared, lr_factor, make_optimizer
@@ -462,7 +463,7 @@ def train_group(
             for p, c in enumerate(members):
                 score = val_error[p] + candidates[c].penalty
                 if failed[c] is None and score > stop[epoch + 1]:
-                    failed[c] = (f"stopped after epoch {epoch + 1}: objective {score:.4f} above the early-stop "
+                    failed[c] = (f"{STOPPED} after epoch {epoch + 1}: objective {score:.4f} above the early-stop "
                                  f"threshold {stop[epoch + 1]:.4f}")
                 else:
                     keep.append(p)

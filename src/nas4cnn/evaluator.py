@@ -19,7 +19,7 @@ import torch
 
 from .config import TrainConfig
 from .data import DataSet
-from .early_stop import StopRule, checkpoints
+from .early_stop import StopRule, checkpoints, is_stopped
 from .engine import Candidate, make_groups
 from .executors import GroupResult, LocalExecutor, TrainJob
 from .model import count_params, max_params
@@ -51,7 +51,7 @@ class Evaluation:
     @property
     def stopped(self) -> bool:
         """Stopped early, at a checkpoint (val_error and val_nll are from there)."""
-        return self.failed is not None and self.failed.startswith("stopped")
+        return is_stopped(self.failed)
 
     @property
     def status(self) -> str:
@@ -116,9 +116,10 @@ class Evaluator:
     def preload(self, done: Iterable[Evaluation], pending: Iterable[Evaluation], n_requested: int) -> None:
         """Resume: `done` were trained in finished generations; `pending` were committed by an
         unfinished generation, and are reused when that generation asks for their group."""
+        done = list(done)
         for e in done:
             self._cache[(e.genotype, e.epochs)] = e
-            self._add_checks([e])
+        self._add_checks(done)
         self._recovered = {(e.genotype, e.epochs): e for e in pending}
         self.n_trained = sum(1 for e in self._cache.values() if not e.pruned)
         self.n_requested = n_requested
@@ -166,8 +167,7 @@ class Evaluator:
         # Early-stop thresholds come from earlier batches only: the same whichever group ends first.
         stop = None
         if self.stop_rule is not None and epochs is None:
-            thresholds = self.stop_rule.thresholds()
-            stop = {e: thresholds.get(e, math.inf) for e in self.stop_rule.history}
+            stop = self.stop_rule.thresholds()
         # Groups are formed from all of this generation's new networks, as in a run that was
         # never interrupted, so that a resumed run trains exactly the same groups.
         cands = [Candidate(self.space.decode(g), init_seed(self.seed, g), self._penalty(p))

@@ -23,6 +23,7 @@ import torch
 
 from ..config import TrainConfig
 from ..data import DataSet
+from ..early_stop import is_stopped
 from ..engine import Candidate, train_group
 from ..errors import ConfigError
 from ..threads import single_thread
@@ -109,7 +110,7 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
         return GroupResult.concat([run_group(data, job, cands[:half], cache, stop),
                                    run_group(data, job, cands[half:], cache, stop)])
     nan = float("nan")
-    measured = lambda f: f is None or f.startswith("stopped")  # noqa: E731
+    measured = lambda f: f is None or is_stopped(f)  # noqa: E731
     return GroupResult(
         [h[-1].val_loss if measured(f) else nan for h, f in zip(hist, failed)],
         [h[-1].val_error if measured(f) else nan for h, f in zip(hist, failed)],
