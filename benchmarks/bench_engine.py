@@ -6,8 +6,12 @@ Dataset + DataLoader), in one run on the same machine.
 (b) a full default search (50 x 20, 8 epochs) evaluated by the engine, and the same search
     evaluated by the seed's code (every requested evaluation trained afresh).
 
-    python benchmarks/bench_engine.py              # both parts (part b takes several minutes)
+(c) with --all-genotypes, only: all 1,200 genotypes of the seed's space x 8 epochs as one
+    batch of requests on --device (the GPU target; equivalent genotypes share one training).
+
+    python benchmarks/bench_engine.py              # parts (a) and (b) (part b takes several minutes)
     python benchmarks/bench_engine.py --skip-search
+    python benchmarks/bench_engine.py --all-genotypes --device cuda
 """
 
 from __future__ import annotations
@@ -31,13 +35,15 @@ from seed_way import SeedWayEvaluator, evaluate_seed_way, loaders  # noqa: E402
 from nas4cnn.config import RunConfig  # noqa: E402
 from nas4cnn.data import load_digits  # noqa: E402
 from nas4cnn.evaluator import Evaluator  # noqa: E402
+from nas4cnn.model import max_params  # noqa: E402
 from nas4cnn.search import run_search  # noqa: E402
 from nas4cnn.space import SearchSpace  # noqa: E402
 
 
 class PeakMemory:
     """Peak memory of this process and its children (sum of proportional set sizes, so pages
-    shared after fork count once), sampled every 50 ms."""
+    shared after fork count once), sampled every 50 ms. Sampling costs CPU time, so timed
+    runs are made without it and repeated under it for the memory figure."""
 
     def __init__(self):
         self.peak = 0
@@ -110,14 +116,17 @@ def part_a(n: int, epochs: int, seed: int, workers: int | None) -> None:
         if g not in genotypes:
             genotypes.append(g)
     data = load_digits()
-    nmax = 206_742
+    nmax = max_params(space, data.input_shape, data.num_classes)  # 206,742 on digits
+
+    def engine_run():
+        with Evaluator(space, data, replace(SEED.train, epochs=epochs), 0.01, seed, "cpu", workers) as ev:
+            return ev.evaluate(genotypes), ev.executor.workers
 
     start = time.perf_counter()
-    with PeakMemory() as mem, Evaluator(space, data, replace(SEED.train, epochs=epochs), 0.01, seed,
-                                        "cpu", workers) as ev:
-        fast = ev.evaluate(genotypes)
-        w = ev.executor.workers
+    fast, w = engine_run()
     t_engine = time.perf_counter() - start
+    with PeakMemory() as mem:  # a second run: the sampler would otherwise compete for the cores
+        engine_run()
 
     ae = n * epochs
     print(f"(a) {n} distinct genotypes x {epochs} epochs on digits")
@@ -142,13 +151,19 @@ def part_b(workers: int | None) -> None:
     config = SEED
     space, s = config.space, config.search
     data = load_digits()
+
+    def engine_run():
+        with Evaluator(space, data, config.train, s.lam, s.seed, "cpu", workers) as ev:
+            return run_search(config, ev)
+
     start = time.perf_counter()
-    with PeakMemory() as mem, Evaluator(space, data, config.train, s.lam, s.seed, "cpu", workers) as ev:
-        fast = run_search(config, ev)
+    fast = engine_run()
     t_engine = time.perf_counter() - start
+    with PeakMemory() as mem:  # a second run: the sampler would otherwise compete for the cores
+        engine_run()
 
     torch.manual_seed(s.seed)
-    slow_ev = SeedWayEvaluator(space, s.lam, config.train.epochs, ev.nmax)
+    slow_ev = SeedWayEvaluator(space, s.lam, config.train.epochs, max_params(space, data.input_shape, data.num_classes))
     start = time.perf_counter()
     slow = run_search(config, slow_ev)
     t_seed = time.perf_counter() - start
@@ -161,6 +176,30 @@ def part_b(workers: int | None) -> None:
     print(f"    speed-up   : {t_seed / t_engine:.1f}x")
 
 
+def part_c(epochs: int, seed: int, device: str, workers: int | None) -> None:
+    """Every genotype of the seed's space, as one batch of requests (a GPU's workload)."""
+    space = SearchSpace()
+    genotypes = list(space.all_genotypes())
+    data = load_digits()
+    with Evaluator(space, data, replace(SEED.train, epochs=epochs), 0.01, seed, device, workers) as ev:
+        if ev.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        res = ev.evaluate(genotypes)
+        if ev.device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        w = ev.executor.workers
+        cuda = ev.device.type == "cuda"
+        name = torch.cuda.get_device_name() if cuda else "cpu"
+        peak = f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if cuda else ""
+    ok = [r for r in res if r.ok]
+    print(f"(c) all {len(genotypes)} genotypes of the space x {epochs} epochs on {ev.device} ({name}), {w} workers")
+    print(f"    {elapsed:7.1f} s for {ev.n_trained} distinct networks trained ({len(ok)} of {len(res)} results ok), "
+          f"mean val error {statistics.mean(r.val_error for r in ok):.4f}, "
+          f"best {min(ok, key=lambda r: r.objective).arch}{peak}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--genotypes", type=int, default=20)
@@ -168,8 +207,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None, help="engine worker processes (default: one per core)")
     p.add_argument("--skip-search", action="store_true", help="skip part (b)")
+    p.add_argument("--all-genotypes", action="store_true",
+                   help="only part (c): every genotype of the space on --device (the GPU figure)")
+    p.add_argument("--device", default="auto", help="device for part (c): auto, cpu or cuda")
     args = p.parse_args()
     print(f"machine: {machine()}")
+    if args.all_genotypes:
+        part_c(args.epochs, args.seed, args.device, args.workers)
+        return
     part_a(args.genotypes, args.epochs, args.seed, args.workers)
     if not args.skip_search:
         part_b(args.workers)

@@ -1,11 +1,13 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import make_dataset
 
 from nas4cnn.config import TrainConfig
-from nas4cnn.engine import Candidate, FastAdamax, StackedGroup, group_key, make_groups, train_group
+from nas4cnn.engine import Candidate, FastAdamax, make_groups, train_group
 from nas4cnn.model import build_model
 from nas4cnn.space import SearchSpace
+from nas4cnn.stacked import StackedGroup, group_key
 from nas4cnn.train import train_model
 
 SPACE = SearchSpace()
@@ -54,6 +56,32 @@ def test_candidate_in_a_group_matches_the_candidate_alone(shape, recipe):
             assert hist[-1].val_error == solo[-1].val_error
             assert hist[-1].val_loss == pytest.approx(solo[-1].val_loss, rel=1e-4)
             assert hist[-1].train_loss == pytest.approx(solo[-1].train_loss, rel=1e-4)
+
+
+@pytest.mark.parametrize("pool", [1, 0, 2], ids=["maxpool2", "avgpool2", "identity"])
+def test_hand_written_gradients_equal_autograd(pool):
+    """One step's gradients, every candidate of a mixed group (all activations, both kernels,
+    several widths) against autograd through the same networks; blank images make ties in
+    every max-pooling window, whose gradient must still be counted once."""
+    data = make_dataset(shape=(1, 8, 8), num_classes=4, n=(40, 10, 10))
+    x, y = data.train.x.clone(), data.train.y
+    x[:8] = 0
+    genes = ((0, 0, 2), (1, 1, 5), (0, 2, 0), (1, 3, 3), (0, 4, 9))  # kernel, activation, width
+    archs = [SPACE.decode((0, k, act, pool, w)) for k, act, w in genes]
+    models = [build_model(a, (1, 8, 8), 4, seed=i) for i, a in enumerate(archs)]
+    group = StackedGroup(archs, models, (1, 8, 8), 4, torch.device("cpu"))
+    group.train_step(group.patches(x).batch(), F.one_hot(y, 4).float())
+    grads = []
+    for m in models:
+        F.nll_loss(m(x), y, reduction="sum").backward()
+        g = build_model(m.arch, (1, 8, 8), 4)
+        with torch.no_grad():
+            for p, q in zip(g.parameters(), m.parameters()):
+                p.copy_(q.grad)
+        grads.append(g)
+    expected = StackedGroup(archs, grads, (1, 8, 8), 4, torch.device("cpu")).flat
+    assert expected.abs().max() > 1
+    assert torch.allclose(group.grad, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_no_leak_between_candidates(small_data):

@@ -1,34 +1,16 @@
 """Population-batched training: many candidates trained together, in lockstep.
 
 Candidates with the same filter count, pooling and compatible convolutions form a group,
-trained as one network with stacked parameters (P candidates):
-
-- the convolution is one batched matrix product of the shared, pre-unfolded input patches
-  with the P candidates' kernels; a k x k kernel is embedded, centred and zero-padded, in
-  the group's K x K kernel, which with stride 1 and matching padding is the same map;
-- pooling reduces over the window offsets, which the patch layout puts in their own
-  dimension; max-pooling is done before the activation, which gives the same values for
-  the monotone activations of the space (f(max y) = max f(y));
-- Linear 1 and Linear 2 are batched matrix products, each candidate's layer padded to the
-  group's widest;
-- each candidate's activation is applied to its contiguous slice (candidates are sorted
-  by activation).
-
-Padded weights start at zero and their gradients are masked to zero, so with an
-element-wise optimiser (Adamax, Adam, AdamW, SGD) they stay zero. The loss is the sum of
-the candidates' summed NLLs, whose gradient with respect to one candidate's weights is
-that candidate's own: nothing leaks between candidates, and a candidate trained in a
-group follows its trajectory alone up to float rounding (tested against `train_model`).
-
-Everything is laid out so that the per-operation tensors stay small and contiguous: on a
-CPU that is what decides the speed (PyTorch's pooling kernels and its convolution for one
-input channel are several times slower on such tiny images than these reductions and
-matrix products).
+trained as one network with stacked parameters (`stacked.StackedGroup`), sharing the
+mini-batch sequence; each keeps its own initialisation, gradients and optimiser state. The
+optimiser updates the group's one flat parameter tensor: a few tensor operations a step,
+however many candidates and layers there are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,15 +19,10 @@ import torch.nn.functional as F
 from .config import TrainConfig
 from .data import DataSet
 from .early_stop import STOPPED
-from .model import CNN, build_model, feature_hw
+from .model import build_model, feature_hw
 from .space import Architecture
+from .stacked import StackedGroup, group_key
 from .train import EpochStats, Prepared, lr_factor, make_optimizer
-
-# Unfolded patches of a whole split are kept when they take at most this many bytes;
-# larger data sets (MNIST-sized and up) are unfolded batch by batch instead.
-PATCH_CACHE_BYTES = 256 * 2**20
-
-_ACT = {"relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus, "elu": F.elu}
 
 
 @dataclass(frozen=True)
@@ -53,13 +30,6 @@ class Candidate:
     arch: Architecture
     init_seed: int
     penalty: float = 0.0  # its size penalty, added to the validation error at early-stop checkpoints
-
-
-def group_key(arch: Architecture) -> tuple:
-    """Candidates with equal keys share one stacked network."""
-    c, p = arch.conv, arch.pooling
-    pool = ("id", 1) if p.is_identity else (p.kind, p.size)
-    return (arch.filters, c.stride, c.kernel % 2, c.padding - c.kernel // 2, pool)
 
 
 def make_groups(
@@ -104,201 +74,6 @@ def _split_by_width(widths: Sequence[int], per_unit: int, overhead: float) -> li
     return chunks[::-1]
 
 
-class MaxOverOffsets(torch.autograd.Function):
-    """Max over dim 1 (the pooling window's offsets). The gradient is shared evenly among
-    tied maxima, as `torch.amax` does, but computed in one pass. Ties other than between
-    identical input patches (blank image regions) have probability zero, and identical
-    patches get identical gradients however the share is split, so the weights receive the
-    same gradient as with PyTorch's max-pooling, which gives it all to the first maximum."""
-
-    @staticmethod
-    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
-        m = y.amax(1)
-        ctx.save_for_backward(y, m)
-        return m
-
-    @staticmethod
-    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
-        y, m = ctx.saved_tensors
-        hit = y == m.unsqueeze(1)
-        return hit * (g / hit.sum(1)).unsqueeze(1)
-
-
-class Patches:
-    """Input patches of a whole split, unfolded once and shared by every group with the same
-    kernel, padding, stride and pooling size: k*k x N x S x (C*K*K), window offset first."""
-
-    def __init__(self, x: torch.Tensor, kernel: int, padding: int, stride: int, pool: int, out_hw, pooled_hw):
-        N = x.shape[0]
-        cols = F.unfold(x, kernel, padding=padding, stride=stride)  # N x CKK x (H*W)
-        cols = cols.view(N, -1, *out_hw)
-        h, w = pooled_hw
-        cols = cols[:, :, : h * pool, : w * pool].unflatten(3, (w, pool)).unflatten(2, (h, pool))
-        # N x CKK x h x pool_i x w x pool_j -> pool_i x pool_j x N x h x w x CKK
-        self.data = cols.permute(3, 5, 0, 2, 4, 1).reshape(pool * pool, N, h * w, -1).contiguous()
-
-    def batch(self, idx: torch.Tensor | None = None) -> torch.Tensor:
-        """k*k x (B*S) x CKK for the given rows (all rows if None)."""
-        d = self.data if idx is None else self.data[:, idx]
-        return d.reshape(d.shape[0], -1, d.shape[-1])
-
-
-class LazyPatches:
-    """The same interface as `Patches`, unfolding only the rows asked for: for splits whose
-    patches would take too much memory."""
-
-    def __init__(self, x: torch.Tensor, *layout):
-        self.x, self.layout = x, layout
-
-    def batch(self, idx: torch.Tensor | None = None) -> torch.Tensor:
-        return Patches(self.x if idx is None else self.x[idx], *self.layout).batch()
-
-
-class StackedGroup:
-    """P compatible candidates as stacked, zero-padded parameter tensors."""
-
-    def __init__(self, archs: Sequence[Architecture], models: Sequence[CNN], input_shape, num_classes: int,
-                 device: torch.device):
-        if len({group_key(a) for a in archs}) != 1:
-            raise ValueError("StackedGroup: candidates are not compatible; form groups with make_groups")
-        self.archs = list(archs)
-        self.input_shape = tuple(input_shape)
-        self.num_classes = num_classes
-        P = len(archs)
-        C, H, W = input_shape
-        a0 = archs[0]
-        self.F = a0.filters
-        self.K = max(a.conv.kernel for a in archs)
-        self.L = max(a.linear for a in archs)
-        self.stride = a0.conv.stride
-        self.padding = a0.conv.padding + (self.K - a0.conv.kernel) // 2
-        self.pool = a0.pooling
-        c = a0.conv
-        self.conv_hw = ((H + 2 * c.padding - c.kernel) // c.stride + 1, (W + 2 * c.padding - c.kernel) // c.stride + 1)
-        self.pooled_hw = feature_hw(a0, H, W)
-        self.S = self.pooled_hw[0] * self.pooled_hw[1]
-        F_, K, L, S, NC = self.F, self.K, self.L, self.S, num_classes
-        z = dict(device=device, dtype=torch.float32)
-        conv_w = torch.zeros(P, C, K, K, F_, **z)  # flattened to P x CKK x F
-        conv_b = torch.zeros(P, 1, F_, **z)
-        w1 = torch.zeros(P, S, F_, L, **z)  # rows in (position, filter) order
-        b1 = torch.zeros(P, 1, L, **z)
-        w2 = torch.zeros(P, L, NC, **z)
-        b2 = torch.zeros(P, 1, NC, **z)
-        masks = [torch.zeros_like(t) for t in (conv_w, w1, b1, w2)]
-        for p, (a, m) in enumerate(zip(archs, models)):
-            k, o, n = a.conv.kernel, (K - a.conv.kernel) // 2, a.linear
-            conv_w[p, :, o : o + k, o : o + k] = m.conv.weight.detach().permute(1, 2, 3, 0)
-            conv_b[p, 0] = m.conv.bias.detach()
-            w1[p, :, :, :n] = m.linear1.weight.detach().view(n, F_, S).permute(2, 1, 0)
-            b1[p, 0, :n] = m.linear1.bias.detach()
-            w2[p, :n] = m.linear2.weight.detach().T
-            b2[p, 0] = m.linear2.bias.detach()
-            masks[0][p, :, o : o + k, o : o + k] = 1
-            masks[1][p, :, :, :n] = 1
-            masks[2][p, 0, :n] = 1
-            masks[3][p, :n] = 1
-        self.params = [t.requires_grad_() for t in (conv_w, conv_b, w1, b1, w2, b2)]
-        # Padded Linear-1 units get exactly zero gradients (their Linear-2 weights are zero),
-        # so only the convolution's and Linear 2's padding needs masking.
-        self._masks = {i: m for i, m in ((0, masks[0]), (4, masks[3])) if not bool(m.all())}
-        self._set_runs()
-
-    def _set_runs(self) -> None:
-        runs: list[list] = []
-        for a in self.archs:
-            if runs and runs[-1][0] == a.activation:
-                runs[-1][1] += 1
-            else:
-                runs.append([a.activation, 1])
-        self.act_runs = [(name, n) for name, n in runs]
-
-    def select(self, keep: Sequence[int]) -> None:
-        """Keep only the candidates at positions `keep` (new parameter tensors)."""
-        idx = torch.tensor(list(keep), dtype=torch.long, device=self.params[0].device)
-        self.params = [t.detach().index_select(0, idx).requires_grad_() for t in self.params]
-        self._masks = {i: m.index_select(0, idx) for i, m in self._masks.items()}
-        self.archs = [self.archs[i] for i in keep]
-        self._set_runs()
-
-    def patches(self, x: torch.Tensor, lazy: bool | None = None) -> Patches | LazyPatches:
-        """The patches of images `x`, unfolded now, or on demand if `lazy` (by default: if
-        they would take more than PATCH_CACHE_BYTES)."""
-        layout = (self.K, self.padding, self.stride, self.pool.size, self.conv_hw, self.pooled_hw)
-        if lazy is None:
-            kk = self.pool.size**2
-            lazy = 4 * x.shape[0] * kk * self.S * x.shape[1] * self.K**2 > PATCH_CACHE_BYTES
-        return LazyPatches(x, *layout) if lazy else Patches(x, *layout)
-
-    def patch_key(self) -> tuple:
-        return (self.K, self.padding, self.stride, self.pool.size)
-
-    def _act(self, h: torch.Tensor) -> torch.Tensor:
-        if len(self.act_runs) == 1:
-            return _ACT[self.act_runs[0][0]](h)
-        parts = h.split([n for _, n in self.act_runs])
-        return torch.cat([_ACT[name](part) for (name, _), part in zip(self.act_runs, parts)])
-
-    def forward(self, cols: torch.Tensor, batch: int) -> torch.Tensor:
-        """cols: k*k x (B*S) x CKK patches of a batch of `batch` images -> log-probs, P x B x classes."""
-        conv_w, conv_b, w1, b1, w2, b2 = self.params
-        P, KK = len(self.archs), cols.shape[0]
-        wf = conv_w.view(P, -1, self.F)
-        y = torch.baddbmm(conv_b, cols.view(1, -1, cols.shape[-1]).expand(P, -1, -1), wf)  # P x (kk*B*S) x F
-        if self.pool.is_identity:
-            h = self._act(y)
-        elif self.pool.kind == "max":
-            h = self._act(MaxOverOffsets.apply(y.view(P, KK, -1, self.F)))  # f(max y) = max f(y)
-        else:
-            h = self._act(y).view(P, KK, -1, self.F).mean(1)
-        h = h.reshape(P, batch, self.S * self.F)
-        h = self._act(torch.baddbmm(b1, h, w1.view(P, -1, self.L)))
-        return torch.log_softmax(torch.baddbmm(b2, h, w2), dim=-1)
-
-    @torch.no_grad()
-    def zero_candidates(self, which: torch.Tensor, grads: bool = False) -> None:
-        """Zero the weights (or their gradients) of the candidates selected by `which`."""
-        for t in self.params:
-            target = t.grad if grads else t
-            if target is not None:
-                target[which] = 0
-
-    def mask_grads(self) -> None:
-        for i, m in self._masks.items():
-            self.params[i].grad.mul_(m)
-
-    @torch.no_grad()
-    def measure(self, patches: Patches | LazyPatches, y: torch.Tensor,
-                chunk: int = 1024) -> tuple[list[float], list[float]]:
-        """Mean NLL and error of every candidate on a split."""
-        P = len(self.archs)
-        nll = torch.zeros(P, dtype=torch.float64, device=y.device)
-        wrong = torch.zeros(P, dtype=torch.float64, device=y.device)
-        for idx in torch.arange(len(y), device=y.device).split(chunk):
-            ys = y[idx]
-            logp = self.forward(patches.batch(idx), len(idx))
-            nll -= logp.gather(2, ys.expand(P, -1).unsqueeze(2)).squeeze(2).double().sum(1)
-            wrong += (logp.argmax(2) != ys).sum(1)
-        return (nll / len(y)).tolist(), (wrong / len(y)).tolist()
-
-    def extract(self) -> list[CNN]:
-        """The candidates as ordinary networks, with their trained weights."""
-        conv_w, conv_b, w1, b1, w2, b2 = (t.detach().cpu() for t in self.params)
-        out = []
-        for p, a in enumerate(self.archs):
-            m = build_model(a, self.input_shape, self.num_classes)
-            k, o, n = a.conv.kernel, (self.K - a.conv.kernel) // 2, a.linear
-            with torch.no_grad():
-                m.conv.weight.copy_(conv_w[p, :, o : o + k, o : o + k].permute(3, 0, 1, 2))
-                m.conv.bias.copy_(conv_b[p, 0])
-                m.linear1.weight.copy_(w1[p, :, :, :n].permute(2, 1, 0).reshape(n, -1))
-                m.linear1.bias.copy_(b1[p, 0, :n])
-                m.linear2.weight.copy_(w2[p, :n].T)
-                m.linear2.bias.copy_(b2[p, 0])
-            out.append(m)
-        return out
-
-
 class FastAdamax:
     """Adamax with PyTorch's update rule (weight decay added to the gradient), as a few
     in-place multi-tensor operations: `torch.optim.Adamax` spends more time in Python per
@@ -311,24 +86,20 @@ class FastAdamax:
         self.exp_inf = [torch.zeros_like(p) for p in params]
         self.t = 0
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            p.grad = None
-
     def set_lr(self, lr: float) -> None:
         self.lr = lr
 
-    def select(self, keep: torch.Tensor, params: list[torch.Tensor]) -> None:
-        """Follow `StackedGroup.select`: keep the state of the candidates at `keep`."""
-        self.exp_avg = [m.index_select(0, keep) for m in self.exp_avg]
-        self.exp_inf = [m.index_select(0, keep) for m in self.exp_inf]
+    def select(self, take: Callable[[torch.Tensor], torch.Tensor], params: list[torch.Tensor]) -> None:
+        """Follow `StackedGroup.select`: `take` maps old state to the kept candidates' state."""
+        self.exp_avg = [take(m) for m in self.exp_avg]
+        self.exp_inf = [take(m) for m in self.exp_inf]
         self.params = params
 
     @torch.no_grad()
     def step(self) -> None:
         b1, b2 = self.betas
         self.t += 1
-        grads = [p.grad for p in self.params]
+        grads = [p.grad for p in self.params]  # overwritten here: the engine writes new ones each step
         if self.wd:
             torch._foreach_add_(grads, self.params, alpha=self.wd)
         torch._foreach_lerp_(self.exp_avg, grads, 1 - b1)
@@ -340,22 +111,21 @@ class FastAdamax:
 
 
 class _TorchOptimizer:
-    """A `torch.optim` optimiser with the `set_lr` of `FastAdamax`."""
+    """A `torch.optim` optimiser with the `set_lr` and `select` of `FastAdamax`."""
 
     def __init__(self, params: list[torch.Tensor], cfg: TrainConfig):
         self.opt = make_optimizer(params, cfg)
-        self.zero_grad, self.step = self.opt.zero_grad, self.opt.step
+        self.step = self.opt.step
 
     def set_lr(self, lr: float) -> None:
         for g in self.opt.param_groups:
             g["lr"] = lr
 
-    def select(self, keep: torch.Tensor, params: list[torch.Tensor]) -> None:
-        """Follow `StackedGroup.select`: keep the state of the candidates at `keep`."""
+    def select(self, take: Callable[[torch.Tensor], torch.Tensor], params: list[torch.Tensor]) -> None:
         (group,) = self.opt.param_groups
         state = {}
         for old, new in zip(group["params"], params):
-            state[new] = {k: v.index_select(0, keep) if torch.is_tensor(v) and v.dim() > 0 else v
+            state[new] = {k: take(v) if torch.is_tensor(v) and v.dim() > 0 else v
                           for k, v in self.opt.state.get(old, {}).items()}
         group["params"] = list(params)
         self.opt.state.clear()
@@ -392,8 +162,12 @@ def train_group(
     only the candidates that trained to the end."""
     cache = patch_cache if patch_cache is not None else {}
     if "prepared" not in cache:
-        cache["prepared"] = Prepared.from_data(data, cfg)
+        prepared = Prepared.from_data(data, cfg)
+        y = prepared.data.train.y
+        cache["prepared"] = prepared
+        cache["onehot"] = F.one_hot(y, prepared.data.num_classes).to(prepared.data.train.x.dtype)
     prepared: Prepared = cache["prepared"]
+    onehot = cache["onehot"]
     data = prepared.data
     device = data.train.x.device
     shape, nc = data.input_shape, data.num_classes
@@ -405,7 +179,7 @@ def train_group(
         cache[key] = (group.patches(data.train.x, lazy=True if prepared.raw_train is not None else None),
                       group.patches(data.val.x))
     train_patches, val_patches = cache[key]
-    opt = _optimizer(group.params, cfg)
+    opt = _optimizer([group.flat], cfg)
     stop = dict(stop or {})
     y = data.train.y
     n = len(y)
@@ -418,37 +192,36 @@ def train_group(
     step = 0
     for epoch in range(epochs):
         P = len(members)
-        loss_sum = torch.zeros(P, device=device)
-        wrong = torch.zeros(P, device=device)
+        nlls, preds, targets = [], [], []  # per step; summed once per epoch
         for idx, xb in prepared.batches(cfg.batch_size, seed, epoch):
             if cfg.schedule != "constant":
                 opt.set_lr(cfg.lr * lr_factor(cfg.schedule, step, total))
             step += 1
-            yb = y[idx]
+            yb = y.index_select(0, idx)
             cols = train_patches.batch(idx) if xb is None else group.patches(xb, lazy=False).batch()
-            logp = group.forward(cols, len(idx))
-            nll = -logp.gather(2, yb.expand(P, -1).unsqueeze(2)).squeeze(2).sum(1)  # per candidate
-            loss = nll.sum() if not any_dead else torch.where(alive, nll, 0.0).sum()
-            if not torch.isfinite(loss):  # one check per step; find the culprits only when needed
-                bad = ~torch.isfinite(nll.detach()) & alive
+            logp, nll = group.train_step(cols, onehot.index_select(0, idx))
+            if any_dead:
+                nll = torch.where(alive, nll, 0.0)
+            if not math.isfinite(nll.sum().item()):  # one check per step; find the culprits only when needed
+                bad = ~torch.isfinite(nll) & alive
                 for p in bad.nonzero().flatten().tolist():
                     kind = "nan" if torch.isnan(nll[p]) else "inf"
                     failed[members[p]] = f"loss became {kind} in epoch {epoch + 1}, step {step}"
                 alive &= ~bad
                 any_dead = True
-                loss = torch.where(alive, nll, 0.0).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            group.mask_grads()
+                nll = torch.where(alive, nll, 0.0)
             if any_dead:
                 group.zero_candidates(~alive, grads=True)
             opt.step()
             if any_dead:
                 group.zero_candidates(~alive)
-            loss_sum += nll.detach()
-            wrong += (logp.detach().argmax(2) != yb).sum(1)
+            nlls.append(nll)
+            preds.append(logp.argmax(2))
+            targets.append(yb)
         if not alive.any():
             break
+        loss_sum = torch.stack(nlls).sum(0)
+        wrong = (torch.cat(preds, 1) != torch.cat(targets)).sum(1)
         last = epoch == epochs - 1
         if val_every_epoch or last or epoch + 1 in stop:
             val_loss, val_error = group.measure(val_patches, data.val.y)
@@ -470,8 +243,7 @@ def train_group(
             if len(keep) < P:
                 if not keep:
                     break
-                group.select(keep)
-                opt.select(torch.tensor(keep, dtype=torch.long, device=device), group.params)
+                opt.select(group.select(keep), [group.flat])
                 members = [members[p] for p in keep]
                 alive = alive[keep]
     return group, histories, failed

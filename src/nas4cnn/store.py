@@ -29,8 +29,10 @@ SCHEMA_VERSION = 2  # 2: early stopping (status 'stopped', column checks); versi
 FILENAME = "run.db"
 
 # Fault injection for the resume tests: the process kills itself (SIGKILL) right after its
-# N-th commit, i.e. between one evaluation finishing and the next starting.
+# N-th commit, i.e. between one evaluation finishing and the next starting; or, as if Ctrl-C
+# were pressed then, sends itself SIGINT once.
 _CRASH_AFTER = int(os.environ.get("NAS4CNN_CRASH_AFTER_COMMITS") or 0)
+_INTERRUPT_AFTER = int(os.environ.get("NAS4CNN_INTERRUPT_AFTER_COMMITS") or 0)
 _commits = 0
 
 
@@ -39,6 +41,8 @@ def _committed() -> None:
     _commits += 1
     if _CRASH_AFTER and _commits >= _CRASH_AFTER:
         os.kill(os.getpid(), signal.SIGKILL)
+    if _INTERRUPT_AFTER and _commits == _INTERRUPT_AFTER:
+        os.kill(os.getpid(), signal.SIGINT)
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
