@@ -84,6 +84,22 @@ def test_hand_written_gradients_equal_autograd(pool):
     assert torch.allclose(group.grad, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_groups_trained_on_the_gpu_match_the_cpu(small_data):
+    cfg = TrainConfig(batch_size=16, **SEED_RECIPE)
+    cands = [Candidate(SPACE.decode(g), 1000 + i) for i, g in enumerate(GENOTYPES)]
+    for idx in make_groups(cands, small_data.input_shape, overhead=1e12):
+        members = [cands[i] for i in idx]
+        on_cpu, cpu_hist, _ = train_group(members, small_data, cfg, 2, seed=0)
+        on_gpu, gpu_hist, failed = train_group(members, small_data.to("cuda"), cfg, 2, seed=0)
+        assert failed == [None] * len(members)
+        for a, b, cand in zip(on_gpu.extract(), on_cpu.extract(), members):
+            for p, q in zip(a.parameters(), b.parameters()):
+                assert_same_weights(p, q, cfg.lr, cand.arch.name)
+        for h, k in zip(gpu_hist, cpu_hist):
+            assert h[-1].val_loss == pytest.approx(k[-1].val_loss, rel=1e-3)
+
+
 def test_no_leak_between_candidates(small_data):
     cfg = TrainConfig(batch_size=16)
     a = Candidate(SPACE.decode((1, 0, 0, 1, 3)), 1)
