@@ -162,12 +162,11 @@ def train_group(
     only the candidates that trained to the end."""
     cache = patch_cache if patch_cache is not None else {}
     if "prepared" not in cache:
-        prepared = Prepared.from_data(data, cfg)
-        y = prepared.data.train.y
-        cache["prepared"] = prepared
-        cache["onehot"] = F.one_hot(y, prepared.data.num_classes).to(prepared.data.train.x.dtype)
+        ready = Prepared.from_data(data, cfg)
+        cache["prepared"] = ready
+        cache["onehot"] = F.one_hot(ready.data.train.y, ready.data.num_classes).to(ready.data.train.x.dtype)
     prepared: Prepared = cache["prepared"]
-    onehot = cache["onehot"]
+    onehot: torch.Tensor = cache["onehot"]  # training targets as rows of the identity
     data = prepared.data
     device = data.train.x.device
     shape, nc = data.input_shape, data.num_classes

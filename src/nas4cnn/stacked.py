@@ -64,9 +64,11 @@ class Patches:
         cols = cols.view(N, -1, *out_hw)
         h, w = pooled_hw
         cols = cols[:, :, : h * pool, : w * pool].unflatten(3, (w, pool)).unflatten(2, (h, pool))
-        # N x CKK x h x pool_i x w x pool_j -> pool_i x pool_j x N x h x w x CKK
-        cols = cols.permute(3, 5, 0, 2, 4, 1).reshape(pool * pool, N, h * w, -1)
-        self.data = torch.cat([cols, cols.new_ones(*cols.shape[:3], 1)], dim=3)
+        # N x CKK x h x pool_i x w x pool_j -> pool_i x pool_j x N x h x w x CKK, in one copy
+        cols = cols.permute(3, 5, 0, 2, 4, 1)
+        self.data = cols.new_empty(pool * pool, N, h * w, cols.shape[-1] + 1)
+        self.data[..., :-1].view(*cols.shape[:-1], -1).copy_(cols)
+        self.data[..., -1] = 1
 
     def batch(self, idx: torch.Tensor | None = None) -> torch.Tensor:
         """kk x (B*S) x (CKK + 1) for the given rows (all rows if None)."""
