@@ -134,8 +134,12 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, reference, worker
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "NAS4CNN_CRASH_AFTER_COMMITS"}
     env["NAS4CNN_INTERRUPT_AFTER_COMMITS"] = "3"  # SIGINT to itself, as Ctrl-C would, mid-search
-    p = subprocess.run([sys.executable, "-m", "nas4cnn", "search", *ARGS, "--out", str(out), "--workers",
-                        str(workers)], capture_output=True, text=True, timeout=300, env=env)
+    # As in a terminal, Ctrl-C must reach the search: an earlier test (Ray's processes) can leave
+    # SIGINT ignored in this test process, and a child would inherit that.
+    main = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "sys.argv[0] = 'nas4cnn'; runpy.run_module('nas4cnn', run_name='__main__', alter_sys=True)")
+    p = subprocess.run([sys.executable, "-c", main, "search", *ARGS, "--out", str(out), "--workers", str(workers)],
+                       capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 130, p.stderr
     assert f"resume with: nas4cnn search --resume {out}" in p.stderr and "Traceback" not in p.stderr
     assert not (out / "summary.json").exists()

@@ -42,7 +42,7 @@ def _committed() -> None:
     if _CRASH_AFTER and _commits >= _CRASH_AFTER:
         os.kill(os.getpid(), signal.SIGKILL)
     if _INTERRUPT_AFTER and _commits == _INTERRUPT_AFTER:
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # handled here, synchronously, as Ctrl-C would be at this point
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
