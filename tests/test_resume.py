@@ -14,14 +14,22 @@ KEYS = ("best", "global_best", "local_best", "n_evaluations", "n_trained", "n_fa
         "config", "config_hash", "final")
 
 
-def cli(*args, crash_after=None, workers=1):
+# The CLI as a terminal runs it: with Python's Ctrl-C handler, even where an earlier test (Ray's
+# processes) left SIGINT ignored in this test process, which children would otherwise inherit.
+MAIN = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'nas4cnn'; runpy.run_module('nas4cnn', run_name='__main__', alter_sys=True)")
+
+
+def cli(*args, crash_after=None, interrupt_after=None, workers=1):
+    """Run the CLI; it kills itself after `crash_after` commits, or gets Ctrl-C after `interrupt_after`."""
     env = dict(os.environ)
-    env.pop("NAS4CNN_CRASH_AFTER_COMMITS", None)
-    env.pop("NAS4CNN_INTERRUPT_AFTER_COMMITS", None)
-    if crash_after:
-        env["NAS4CNN_CRASH_AFTER_COMMITS"] = str(crash_after)
+    hooks = {"NAS4CNN_CRASH_AFTER_COMMITS": crash_after, "NAS4CNN_INTERRUPT_AFTER_COMMITS": interrupt_after}
+    for name, value in hooks.items():
+        env.pop(name, None)
+        if value:
+            env[name] = str(value)
     extra = ["--workers", str(workers)] if args[0] == "search" else []
-    return subprocess.run([sys.executable, "-m", "nas4cnn", *map(str, args), *extra],
+    return subprocess.run([sys.executable, "-c", MAIN, *map(str, args), *extra],
                           capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -132,14 +140,7 @@ def test_resume_with_other_config_or_schema_is_refused(tmp_path):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, reference, workers):
     out = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k != "NAS4CNN_CRASH_AFTER_COMMITS"}
-    env["NAS4CNN_INTERRUPT_AFTER_COMMITS"] = "3"  # SIGINT to itself, as Ctrl-C would, mid-search
-    # As in a terminal, Ctrl-C must reach the search: an earlier test (Ray's processes) can leave
-    # SIGINT ignored in this test process, and a child would inherit that.
-    main = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "sys.argv[0] = 'nas4cnn'; runpy.run_module('nas4cnn', run_name='__main__', alter_sys=True)")
-    p = subprocess.run([sys.executable, "-c", main, "search", *ARGS, "--out", str(out), "--workers", str(workers)],
-                       capture_output=True, text=True, timeout=300, env=env)
+    p = cli("search", *ARGS, "--out", out, interrupt_after=3, workers=workers)  # Ctrl-C mid-search
     assert p.returncode == 130, p.stderr
     assert f"resume with: nas4cnn search --resume {out}" in p.stderr and "Traceback" not in p.stderr
     assert not (out / "summary.json").exists()

@@ -206,9 +206,9 @@ class StackedGroup:
             act.backward(*(t.narrow(dim, start, n) for t in (g, z, a, out)))
         return out
 
-    def _forward(self, cols: torch.Tensor, batch: int) -> dict[str, torch.Tensor]:
+    def _forward(self, cols: torch.Tensor, batch: int, train: bool = True) -> dict[str, torch.Tensor]:
         """cols: kk x (B*S) x (CKK + 1) patches of `batch` images. Returns the intermediates
-        the backward pass needs; "logp" holds the log-probabilities, P x B x classes."""
+        the backward pass needs (if `train`); "logp" holds the log-probabilities, P x B x classes."""
         conv_w, w1, b1, w2, b2 = self.params
         P, F_, kk, S = self.P, self.F, self.kk, self.S
         rows = batch * S
@@ -223,7 +223,8 @@ class StackedGroup:
             # running maximum over the window; masks[k-1] = 1 where offset k beats all before it
             m, masks = y[0], []
             for k in range(1, kk):
-                masks.append(torch.gt(y[k], m, out=torch.empty_like(y[k])))
+                if train:
+                    masks.append(torch.gt(y[k], m, out=torch.empty_like(y[k])))
                 m = torch.maximum(m, y[k])
             s["z"], s["masks"] = m, masks
             self._act(m, hv, 1)
@@ -238,7 +239,7 @@ class StackedGroup:
 
     def forward(self, cols: torch.Tensor, batch: int) -> torch.Tensor:
         """Log-probabilities, P x batch x classes."""
-        return self._forward(cols, batch)["logp"]
+        return self._forward(cols, batch, train=False)["logp"]
 
     def train_step(self, cols: torch.Tensor, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward on one batch (onehot: B x classes targets): writes the
