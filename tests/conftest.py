@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -25,3 +27,26 @@ def small_data() -> DataSet:
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(1)
+
+
+def require_fused() -> None:
+    """Skip a test of the fused CPU step where it cannot be built (no C compiler); in CI
+    (NAS4CNN_REQUIRE_FUSED=1) fail instead."""
+    from nas4cnn import fused
+
+    if fused.library() is None:
+        why = "the fused CPU step cannot be built here (see the log)"
+        if os.environ.get("NAS4CNN_REQUIRE_FUSED") == "1":
+            pytest.fail(f"NAS4CNN_REQUIRE_FUSED=1 but {why}")
+        pytest.skip(why)
+
+
+@pytest.fixture(params=["fused", "pytorch"])
+def engine(request, monkeypatch) -> str:
+    """Run a test with each CPU training path of the engine."""
+    if request.param == "fused":
+        require_fused()
+        monkeypatch.setenv("NAS4CNN_FUSED", "1")
+    else:
+        monkeypatch.setenv("NAS4CNN_FUSED", "0")
+    return request.param

@@ -1,8 +1,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_dataset
+from conftest import make_dataset, require_fused
 
+from nas4cnn import fused, stacked
 from nas4cnn.config import TrainConfig
 from nas4cnn.engine import Candidate, FastAdamax, make_groups, train_group
 from nas4cnn.model import build_model
@@ -39,7 +40,7 @@ SEED_RECIPE = dict(lr=1e-3, scaling="none", schedule="constant", aug_shift=0, au
 
 @pytest.mark.parametrize("shape,recipe", [((1, 8, 8), {}), ((3, 7, 9), {}), ((1, 8, 8), SEED_RECIPE)],
                          ids=["default-8x8", "default-3x7x9", "seed-recipe-8x8"])
-def test_candidate_in_a_group_matches_the_candidate_alone(shape, recipe):
+def test_candidate_in_a_group_matches_the_candidate_alone(shape, recipe, engine):
     data = make_dataset(shape=shape, num_classes=4, n=(150, 40, 10))
     cfg = TrainConfig(batch_size=32, **recipe)
     cands = [Candidate(SPACE.decode(g), 1000 + i) for i, g in enumerate(GENOTYPES)]
@@ -100,7 +101,7 @@ def test_groups_trained_on_the_gpu_match_the_cpu(small_data):
             assert h[-1].val_loss == pytest.approx(k[-1].val_loss, rel=1e-3)
 
 
-def test_no_leak_between_candidates(small_data):
+def test_no_leak_between_candidates(small_data, engine):
     cfg = TrainConfig(batch_size=16)
     a = Candidate(SPACE.decode((1, 0, 0, 1, 3)), 1)
     b = Candidate(SPACE.decode((1, 1, 2, 1, 8)), 2)
@@ -142,7 +143,7 @@ def test_fast_adamax_matches_torch():
         assert torch.allclose(p, q, atol=1e-6)
 
 
-def test_a_diverging_candidate_fails_alone(small_data, monkeypatch):
+def test_a_diverging_candidate_fails_alone(small_data, monkeypatch, engine):
     cfg = TrainConfig(batch_size=16)
     good = Candidate(SPACE.decode((1, 0, 0, 1, 3)), 1)
     bad = Candidate(SPACE.decode((1, 1, 2, 1, 8)), 2)
@@ -193,3 +194,78 @@ def test_lazy_patches_equal_the_unfolded_ones(small_data):
     idx = torch.tensor([5, 0, 17])
     assert torch.equal(eager.batch(idx), lazy.batch(idx))
     assert torch.equal(eager.batch(), lazy.batch())
+
+
+@pytest.mark.parametrize("pool", [1, 0, 2], ids=["maxpool2", "avgpool2", "identity"])
+def test_fused_steps_equal_the_pytorch_steps(pool):
+    """Five fused steps of a mixed group (all activations, both kernels, several widths; blank
+    images tie every max-pooling window) against `train_step` + `FastAdamax`: the same
+    weights, optimiser state and losses to float rounding, with batches cut from the whole
+    split or given as their own patches."""
+    require_fused()
+    data = make_dataset(shape=(1, 8, 8), num_classes=4, n=(50, 10, 10))
+    x, y = data.train.x.clone(), data.train.y
+    x[:8] = 0
+    genes = ((0, 0, 2), (1, 1, 5), (0, 2, 0), (1, 3, 3), (0, 4, 9))  # kernel, activation, width
+    archs = [SPACE.decode((0, k, act, pool, w)) for k, act, w in genes]
+
+    def group_and_opt():
+        models = [build_model(a, (1, 8, 8), 4, seed=i) for i, a in enumerate(archs)]
+        group = StackedGroup(archs, models, (1, 8, 8), 4, torch.device("cpu"))
+        return group, FastAdamax([group.flat], lr=0.01, weight_decay=1e-3)
+
+    ref, ref_opt = group_and_opt()
+    cut, cut_opt = group_and_opt()
+    given, given_opt = group_and_opt()
+    patches = ref.patches(x)
+    start = ref.flat.clone()
+    alive = torch.ones(len(archs), dtype=torch.bool)
+    fused_cut = fused.FusedStep(cut, cut_opt, 16, alive)
+    fused_given = fused.FusedStep(given, given_opt, 16, alive)
+    onehot = F.one_hot(y, 4).float()
+    for idx in torch.randperm(50, generator=torch.Generator().manual_seed(0)).split(16)[:4]:
+        _, nll = ref.train_step(patches.batch(idx), onehot[idx])
+        ref_opt.step()
+        assert fused_cut.step(patches.data, 50, idx, y, idx, len(idx)) == 0
+        assert fused_given.step(patches.batch(idx), len(idx), None, y, idx, len(idx)) == 0
+        for f in (fused_cut, fused_given):
+            assert torch.allclose(f.last_nll, nll, rtol=1e-4)
+    assert (ref.flat - start).abs().max() > 0.03  # four Adamax steps of lr 0.01 moved the weights
+    for g, opt in ((cut, cut_opt), (given, given_opt)):
+        assert_same_weights(g.flat, ref.flat, 0.01, "flat")
+        assert torch.allclose(opt.exp_avg[0], ref_opt.exp_avg[0], rtol=1e-4, atol=1e-6)
+        assert torch.allclose(opt.exp_inf[0], ref_opt.exp_inf[0], rtol=1e-4, atol=1e-6)
+        assert opt.t == ref_opt.t == 4
+    assert torch.equal(cut.flat, given.flat)  # cutting the batch in C or in Python: the same numbers
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["unfolded", "lazy"])
+def test_fused_training_equals_pytorch_training(small_data, monkeypatch, lazy):
+    """Whole trainings (early stopping included), patches unfolded once or per batch."""
+    require_fused()
+    if lazy:
+        monkeypatch.setattr(stacked, "PATCH_CACHE_BYTES", 0)
+    cfg = TrainConfig(batch_size=16)
+    cands = [Candidate(SPACE.decode(g), 10 + i) for i, g in enumerate(GENOTYPES[5:])]  # one group
+    results = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("NAS4CNN_FUSED", flag)
+        results[flag] = train_group(cands, small_data, cfg, 3, seed=0, stop={2: 0.5})
+    (g1, h1, f1), (g0, h0, f0) = results["1"], results["0"]
+    assert f1 == f0 and sum(f is not None for f in f1) >= 1  # someone stopped early, the same ones
+    assert [len(h) for h in h1] == [len(h) for h in h0]
+    for a, b in zip(g1.extract(), g0.extract()):
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert_same_weights(p, q, cfg.lr, a.arch.name)
+    for x, z in zip(h1, h0):
+        for e1, e0 in zip(x, z):
+            assert e1.train_loss == pytest.approx(e0.train_loss, rel=1e-4)
+            assert e1.train_error == e0.train_error
+
+
+def test_without_a_compiler_the_engine_uses_pytorch(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("NAS4CNN_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "false")
+    lib, why = fused._build()
+    assert lib is None and "false failed" in why
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind

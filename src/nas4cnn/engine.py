@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from . import fused
 from .config import TrainConfig
 from .data import DataSet
 from .early_stop import STOPPED
 from .model import build_model, feature_hw
 from .space import Architecture
-from .stacked import StackedGroup, group_key
+from .stacked import Patches, StackedGroup, group_key
 from .train import EpochStats, Prepared, lr_factor, make_optimizer
 
 
@@ -138,6 +139,96 @@ def _optimizer(params: list[torch.Tensor], cfg: TrainConfig):
     return _TorchOptimizer(params, cfg)
 
 
+class _TorchSteps:
+    """Training steps with PyTorch operations (`StackedGroup.train_step`, then the optimiser).
+    A candidate whose loss becomes NaN or infinite is zeroed and frozen; the others go on."""
+
+    def __init__(self, group: StackedGroup, opt, onehot: torch.Tensor, alive: torch.Tensor):
+        self.group, self.opt, self.onehot, self.alive = group, opt, onehot, alive
+        self.any_dead = not bool(alive.all())
+
+    def start_epoch(self) -> None:
+        self.nlls: list[torch.Tensor] = []
+        self.preds: list[torch.Tensor] = []
+        self.targets: list[torch.Tensor] = []
+
+    def step(self, patches: Patches | None, idx: torch.Tensor, cols: torch.Tensor | None,
+             y: torch.Tensor) -> list[tuple[int, float]]:
+        """One step on the images at `idx`, their patches cut from `patches` or given as `cols`.
+        Returns (position, loss) of each candidate that died in it."""
+        group, alive = self.group, self.alive
+        if cols is None:
+            cols = patches.batch(idx)
+        logp, nll = group.train_step(cols, self.onehot.index_select(0, idx))
+        if self.any_dead:
+            nll = torch.where(alive, nll, 0.0)
+        died = []
+        if not math.isfinite(nll.sum().item()):  # one check per step; find the culprits only when needed
+            bad = ~torch.isfinite(nll) & alive
+            died = [(p, nll[p].item()) for p in bad.nonzero().flatten().tolist()]
+            alive &= ~bad
+            self.any_dead = True
+            nll = torch.where(alive, nll, 0.0)
+        if self.any_dead:
+            group.zero_candidates(~alive, grads=True)
+        self.opt.step()
+        if self.any_dead:
+            group.zero_candidates(~alive)
+        self.nlls.append(nll)
+        self.preds.append(logp.argmax(2))
+        self.targets.append(y.index_select(0, idx))
+        return died
+
+    def epoch_totals(self) -> tuple[list[float], list[float]]:
+        """Each candidate's summed training NLL and wrong predictions over the epoch."""
+        wrong = (torch.cat(self.preds, 1) != torch.cat(self.targets)).sum(1)
+        return torch.stack(self.nlls).sum(0).tolist(), wrong.tolist()
+
+    def select(self, keep: Sequence[int]) -> None:
+        self.opt.select(self.group.select(keep), [self.group.flat])
+        self.alive = self.alive[keep]
+
+
+class _FusedSteps:
+    """The same steps, each one call of the fused C step (`fused.FusedStep`)."""
+
+    def __init__(self, group: StackedGroup, opt: FastAdamax, cfg: TrainConfig, alive: torch.Tensor):
+        self.group, self.opt, self.batch_size = group, opt, cfg.batch_size
+        self.fused = fused.FusedStep(group, opt, cfg.batch_size, alive)
+        self._alive = alive.tolist()
+
+    @property
+    def alive(self) -> torch.Tensor:
+        return self.fused.alive.bool()
+
+    def start_epoch(self) -> None:
+        self.fused.loss.zero_()
+        self.fused.wrong.zero_()
+
+    def step(self, patches: Patches | None, idx: torch.Tensor, cols: torch.Tensor | None,
+             y: torch.Tensor) -> list[tuple[int, float]]:
+        f = self.fused
+        if cols is None:
+            died = f.step(patches.data, patches.data.shape[1], idx, y, idx, len(idx))
+        else:
+            died = f.step(cols, len(idx), None, y, idx, len(idx))
+        if not died:
+            return []
+        now = f.alive.tolist()
+        out = [(p, f.last_nll[p].item()) for p, (was, is_) in enumerate(zip(self._alive, now)) if was and not is_]
+        self._alive = now
+        return out
+
+    def epoch_totals(self) -> tuple[list[float], list[float]]:
+        return self.fused.loss.tolist(), self.fused.wrong.tolist()
+
+    def select(self, keep: Sequence[int]) -> None:
+        alive = self.fused.alive[keep].bool()
+        self.opt.select(self.group.select(keep), [self.group.flat])
+        self.fused = fused.FusedStep(self.group, self.opt, self.batch_size, alive)
+        self._alive = alive.tolist()
+
+
 def train_group(
     candidates: Sequence[Candidate],
     data: DataSet,
@@ -187,49 +278,34 @@ def train_group(
     failed: list[str | None] = [None] * len(candidates)
     members = list(range(len(candidates)))  # the candidate at each position of the group
     alive = torch.ones(len(members), dtype=torch.bool, device=device)
-    any_dead = False
+    use_fused = device.type == "cpu" and isinstance(opt, FastAdamax) and fused.available()
+    steps = _FusedSteps(group, opt, cfg, alive) if use_fused else _TorchSteps(group, opt, onehot, alive)
     step = 0
     for epoch in range(epochs):
         P = len(members)
-        nlls, preds, targets = [], [], []  # per step; summed once per epoch
+        steps.start_epoch()
         for idx, xb in prepared.batches(cfg.batch_size, seed, epoch):
             if cfg.schedule != "constant":
                 opt.set_lr(cfg.lr * lr_factor(cfg.schedule, step, total))
             step += 1
-            yb = y.index_select(0, idx)
-            cols = train_patches.batch(idx) if xb is None else group.patches(xb, lazy=False).batch()
-            logp, nll = group.train_step(cols, onehot.index_select(0, idx))
-            if any_dead:
-                nll = torch.where(alive, nll, 0.0)
-            if not math.isfinite(nll.sum().item()):  # one check per step; find the culprits only when needed
-                bad = ~torch.isfinite(nll) & alive
-                for p in bad.nonzero().flatten().tolist():
-                    kind = "nan" if torch.isnan(nll[p]) else "inf"
-                    failed[members[p]] = f"loss became {kind} in epoch {epoch + 1}, step {step}"
-                alive &= ~bad
-                any_dead = True
-                nll = torch.where(alive, nll, 0.0)
-            if any_dead:
-                group.zero_candidates(~alive, grads=True)
-            opt.step()
-            if any_dead:
-                group.zero_candidates(~alive)
-            nlls.append(nll)
-            preds.append(logp.argmax(2))
-            targets.append(yb)
-        if not alive.any():
+            if xb is None and isinstance(train_patches, Patches):
+                died = steps.step(train_patches, idx, None, y)
+            else:
+                cols = train_patches.batch(idx) if xb is None else group.patches(xb, lazy=False).batch()
+                died = steps.step(None, idx, cols, y)
+            for p, value in died:
+                kind = "nan" if math.isnan(value) else "inf"
+                failed[members[p]] = f"loss became {kind} in epoch {epoch + 1}, step {step}"
+        if not steps.alive.any():
             break
-        loss_sum = torch.stack(nlls).sum(0)
-        wrong = (torch.cat(preds, 1) != torch.cat(targets)).sum(1)
+        loss_sum, wrong = steps.epoch_totals()
         last = epoch == epochs - 1
         if val_every_epoch or last or epoch + 1 in stop:
             val_loss, val_error = group.measure(val_patches, data.val.y)
         else:
             val_loss = val_error = [float("nan")] * P
         for p, c in enumerate(members):
-            histories[c].append(
-                EpochStats(epoch + 1, loss_sum[p].item() / n, wrong[p].item() / n, val_loss[p], val_error[p])
-            )
+            histories[c].append(EpochStats(epoch + 1, loss_sum[p] / n, wrong[p] / n, val_loss[p], val_error[p]))
         if epoch + 1 in stop and not last:
             keep = []
             for p, c in enumerate(members):
@@ -242,7 +318,6 @@ def train_group(
             if len(keep) < P:
                 if not keep:
                     break
-                opt.select(group.select(keep), [group.flat])
+                steps.select(keep)
                 members = [members[p] for p in keep]
-                alive = alive[keep]
     return group, histories, failed

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from .. import fused
 from ..config import TrainConfig
 from ..data import DataSet
 from ..early_stop import is_stopped
@@ -160,6 +161,8 @@ class LocalExecutor:
             self.workers = 1  # one process keeps the GPU busy with large groups
         self.data = data.to(self.device)
         self.job = job
+        if self.device.type == "cpu":
+            fused.library()  # built (once per machine) and loaded here, before workers fork
         self._cache: dict = {}
         self._pool: ProcessPoolExecutor | None = None
 
