@@ -195,7 +195,6 @@ class _FusedSteps:
     def __init__(self, group: StackedGroup, opt: FastAdamax, cfg: TrainConfig, alive: torch.Tensor):
         self.group, self.opt, self.batch_size = group, opt, cfg.batch_size
         self.fused = fused.FusedStep(group, opt, cfg.batch_size, alive)
-        self._alive = alive.tolist()
 
     @property
     def alive(self) -> torch.Tensor:
@@ -214,10 +213,9 @@ class _FusedSteps:
             died = f.step(cols, len(idx), None, y, idx, len(idx))
         if not died:
             return []
-        now = f.alive.tolist()
-        out = [(p, f.last_nll[p].item()) for p, (was, is_) in enumerate(zip(self._alive, now)) if was and not is_]
-        self._alive = now
-        return out
+        # Candidates dead before have zero weights, hence a finite loss: the non-finite are new.
+        new = (f.alive == 0) & ~torch.isfinite(f.last_nll)
+        return [(p, f.last_nll[p].item()) for p in new.nonzero().flatten().tolist()]
 
     def epoch_totals(self) -> tuple[list[float], list[float]]:
         return self.fused.loss.tolist(), self.fused.wrong.tolist()
@@ -226,7 +224,6 @@ class _FusedSteps:
         alive = self.fused.alive[keep].bool()
         self.opt.select(self.group.select(keep), [self.group.flat])
         self.fused = fused.FusedStep(self.group, self.opt, self.batch_size, alive)
-        self._alive = alive.tolist()
 
 
 def train_group(

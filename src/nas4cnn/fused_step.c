@@ -148,6 +148,19 @@ static void act_bwd(int code, const float *g, float scale, const float *restrict
     }
 }
 
+/* Each of `rows` rows of dst (rows x cols) set to row. */
+static void fill_rows(float *dst, const float *row, int rows, int cols) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) dst[(int64_t)r * cols + j] = row[j];
+}
+
+/* out (cols) = the column sums of m (rows x cols). */
+static void col_sums(const float *m, int rows, int cols, float *out) {
+    for (int j = 0; j < cols; j++) out[j] = 0.0f;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) out[j] += m[(int64_t)r * cols + j];
+}
+
 static void zero_candidate(const Group *g, int p, float *conv, float *w1, float *b1, float *w2, float *b2) {
     const int F = g->F, PF = g->P * F, SFL = g->S * F * g->L;
     for (int r = 0; r < g->Kc; r++) memset(conv + (int64_t)r * PF + p * F, 0, F * 4);
@@ -209,13 +222,11 @@ static const float *forward(Group *g, const float *cols, int n_img, const int64_
         }
         float *z1 = g->z1 + (int64_t)p * B * L, *a1 = g->a1 + (int64_t)p * B * L;
         const float *b1 = g->b1 + (int64_t)p * L, *b2 = g->b2 + (int64_t)p * NC;
-        for (int b = 0; b < B; b++)
-            for (int j = 0; j < L; j++) z1[(int64_t)b * L + j] = b1[j];
+        fill_rows(z1, b1, B, L);
         mm(g, 0, 0, B, L, SF, h, SF, g->w1 + (int64_t)p * SF * L, L, 1.0f, z1, L);
         act_fwd(act, z1, a1, B * L);
         float *lp = g->lp + (int64_t)p * B * NC;
-        for (int b = 0; b < B; b++)
-            for (int j = 0; j < NC; j++) lp[(int64_t)b * NC + j] = b2[j];
+        fill_rows(lp, b2, B, NC);
         mm(g, 0, 0, B, NC, L, a1, L, g->w2 + (int64_t)p * L * NC, NC, 1.0f, lp, NC);
         for (int b = 0; b < B; b++) { /* log-softmax */
             float *row = lp + (int64_t)b * NC, mx = row[0];
@@ -272,17 +283,11 @@ int nas_step(Group *g, const float *cols, int n_img, const int64_t *cidx, const 
         const float *d = g->lp + (int64_t)p * B * NC, *a1 = g->a1 + (int64_t)p * B * L;
         float *dz1 = g->dz1 + (int64_t)p * B * L, *h = g->h + p * win, *dh = g->dh;
         mm(g, 1, 0, L, NC, B, a1, L, d, NC, 0.0f, g->gw2 + (int64_t)p * L * NC, NC);
-        float *gb2 = g->gb2 + (int64_t)p * NC;
-        for (int j = 0; j < NC; j++) gb2[j] = 0.0f;
-        for (int b = 0; b < B; b++)
-            for (int j = 0; j < NC; j++) gb2[j] += d[(int64_t)b * NC + j];
+        col_sums(d, B, NC, g->gb2 + (int64_t)p * NC);
         mm(g, 0, 1, B, L, NC, d, NC, g->w2 + (int64_t)p * L * NC, NC, 0.0f, dz1, L);
         act_bwd(act, dz1, 1.0f, g->z1 + (int64_t)p * B * L, a1, dz1, B * L);
         mm(g, 1, 0, SF, L, B, h, SF, dz1, L, 0.0f, g->gw1 + (int64_t)p * SF * L, L);
-        float *gb1 = g->gb1 + (int64_t)p * L;
-        for (int j = 0; j < L; j++) gb1[j] = 0.0f;
-        for (int b = 0; b < B; b++)
-            for (int j = 0; j < L; j++) gb1[j] += dz1[(int64_t)b * L + j];
+        col_sums(dz1, B, L, g->gb1 + (int64_t)p * L);
         mm(g, 0, 1, B, SF, L, dz1, L, g->w1 + (int64_t)p * SF * L, L, 0.0f, dh, SF);
         const float *y = g->y + p * kk * win, *aux = g->aux + p * kk * win;
         float *dy = g->dy;
