@@ -41,21 +41,22 @@ def plot_progression(records: Sequence[GenerationRecord], path: str | Path) -> N
 def plot_curves(history: Sequence[EpochStats], test_nll: float, test_error: float, path: str | Path) -> None:
     epochs = [h.epoch for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    a.plot(epochs, [h.train_loss for h in history], label="train")
-    a.plot(epochs, [h.val_loss for h in history], label="validation")
-    a.axhline(test_nll, ls="--", color="grey", label=f"test ({test_nll:.3f})")
-    a.set_xlabel("epoch")
-    a.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    a.set_ylabel("mean NLL")
-    a.set_title("Loss")
-    b.plot(epochs, [h.train_error for h in history], label="train")
-    b.plot(epochs, [h.val_error for h in history], label="validation")
-    b.axhline(test_error, ls="--", color="grey", label=f"test ({test_error:.4f})")
-    b.set_xlabel("epoch")
-    b.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    b.set_ylabel("classification error")
-    b.set_title("Classification error")
+    _curve_panel(a, epochs, [h.train_loss for h in history], [h.val_loss for h in history],
+                 f"test ({test_nll:.3f})", test_nll, "mean NLL", "Loss")
+    _curve_panel(b, epochs, [h.train_error for h in history], [h.val_error for h in history],
+                 f"test ({test_error:.4f})", test_error, "classification error", "Classification error")
     _save(fig, [a, b], path)
+
+
+def _curve_panel(ax, epochs: Sequence[int], train: Sequence[float], val: Sequence[float], test_label: str,
+                 test: float, ylabel: str, title: str) -> None:
+    ax.plot(epochs, train, label="train")
+    ax.plot(epochs, val, label="validation")
+    ax.axhline(test, ls="--", color="grey", label=test_label)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
 
 
 def plot_bars(rows: Sequence[dict], path: str | Path) -> None:
