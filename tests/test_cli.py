@@ -1,12 +1,15 @@
+import importlib
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from nas4cnn import load_run
+from nas4cnn import load_run, rundir
 from nas4cnn.cli import main
+from nas4cnn.errors import RunDirError
 
 SMALL = ["--generations", "2", "--population", "4", "--epochs", "1", "--final-epochs", "2", "--quiet"]
 
@@ -18,6 +21,10 @@ def cli(*args):
     )
 
 
+def _not_json(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def test_small_search_end_to_end(tmp_path):
     out = tmp_path / "run"
     r = cli("search", *SMALL, "--seed", "3", "--out", out)
@@ -25,8 +32,10 @@ def test_small_search_end_to_end(tmp_path):
     assert "best architecture" in r.stdout and "test error" in r.stdout
     for name in ("summary.json", "evaluations.jsonl", "objective.png", "final_curves.png", "model.pt"):
         assert (out / name).stat().st_size > 0
-    s = json.loads((out / "summary.json").read_text())
+    s = json.loads((out / "summary.json").read_text(), parse_constant=_not_json)  # strict JSON: no NaN
     assert s["n_evaluations"] == 4 * 3
+    retrain = s["final"]["trainval_history"]  # on train + validation: nothing left to validate on
+    assert retrain and all(h["val_error"] is None and h["train_loss"] > 0 for h in retrain)
     assert len(s["global_best"]) == len(s["local_best"]) == 3
     assert all(b <= a for a, b in zip(s["global_best"], s["global_best"][1:]))
     assert s["global_best"][-1] == pytest.approx(s["best"]["objective"])
@@ -98,6 +107,7 @@ def test_space_command(capsys):
         (["search", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
         (["search", "--config", "missing.toml"], "--config: no such file"),
         (["search", "--bogus"], "unrecognized arguments: --bogus"),
+        (["search", "--ray-address", "10.0.0.1:6379"], "--ray-address 10.0.0.1:6379 is for --executor ray"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, args, fragment):
@@ -148,3 +158,38 @@ def test_diverging_training_fails_candidates_not_the_program(tmp_path):
     assert rows and all(s == "failed" and r.startswith("loss became") for s, r in rows)
     gens = sqlite3.connect(out / "run.db").execute("SELECT count(*) FROM generations").fetchone()[0]
     assert gens == 3  # every generation ran
+
+
+def test_unwritable_outputs_are_refused_before_the_work(tmp_path, monkeypatch, capsys):
+    blocked = tmp_path / "read-only"
+    blocked.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: access(p, mode) and os.path.abspath(p) != str(blocked))
+
+    def work(*args, **kwargs):
+        raise AssertionError("the work started before the output was checked")
+
+    monkeypatch.setattr(importlib.import_module("nas4cnn.tabulate"), "tabulate", work)
+    monkeypatch.setattr("nas4cnn.api._replay_pool", work)
+    for args in (["tabulate", "--epochs", "1", "--seeds", "1", "--out", str(blocked / "t.json.gz")],
+                 ["compare", "--repeats", "1", "--out", str(blocked / "c")],
+                 ["compare", "--repeats", "1", "--out", str(blocked / "new" / "c")],
+                 ["compare", "--repeats", "1", "--out", str(tmp_path / "t.json.gz" / "c")]):
+        (tmp_path / "t.json.gz").write_text("a file")
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--out: cannot" in err, err
+    assert list(blocked.iterdir()) == []
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out"
+    (target / "inside").mkdir(parents=True)  # a non-empty folder: the final rename fails
+    with pytest.raises(RunDirError, match="--out: cannot write"):
+        with rundir.atomic_path(target, "--out") as tmp:
+            tmp.write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (target / "inside").is_dir()
+    good = tmp_path / "good.json"
+    rundir.write_json(good, {"a": float("nan"), "b": [float("inf"), 1.5]})
+    assert json.loads(good.read_text(), parse_constant=_not_json) == {"a": None, "b": [None, 1.5]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.json", "out"]

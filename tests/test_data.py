@@ -26,6 +26,7 @@ def test_channels_are_added_for_grey_images():
     "change, fragment",
     [
         (lambda s: s.update(val=(s["val"][0], np.array([0, 1, 0, 5]))), "labels must lie in 0..1"),
+        (lambda s: s.update(val=(s["val"][0], np.array([0, 1, -1, 1]))), "labels must be class indices 0, 1, ..."),
         (lambda s: s.update(test=(s["test"][0][:0], s["test"][1][:0])), "the test split is empty"),
         (lambda s: s.update(train=(s["train"][0], s["train"][1][:3])), "labels of shape"),
         (lambda s: s.update(val=(np.zeros((4, 5, 6), np.float32), s["val"][1])), "image shapes differ"),

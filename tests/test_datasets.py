@@ -386,6 +386,8 @@ def test_npz_held_out_test_float_and_channels(tmp_path):
     (dict(x=np.zeros((10, 8, 8)), y=np.arange(10) % 3, class_names=np.array(["a", "b"])),
      "the labels go up to 2, but class_names names 2 classes"),
     (dict(x=np.zeros((10, 8, 8)), y=np.zeros(10, int)), "expected at least 2 classes; got 1"),
+    (dict(x=np.zeros((10, 8, 8)), y=np.arange(10) % 2 - 1), "labels must be class indices 0, 1, ...; got values "
+                                                           "from -1 to 0"),
     (dict(x=np.zeros((10, 8, 8)), y=np.arange(10) % 2, class_names=np.array([{}, {}], dtype=object)),
      "it holds Python objects"),
 ])

@@ -31,7 +31,7 @@ def assert_same_weights(a, b, lr, name):
 
 def alone(cand, data, cfg, epochs):
     model = build_model(cand.arch, data.input_shape, data.num_classes, seed=cand.init_seed)
-    hist = train_model(model, data, cfg, epochs, seed=0, track_val=False)
+    hist = train_model(model, data, cfg, epochs, seed=0, track_val=True)
     return model, hist
 
 

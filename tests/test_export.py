@@ -342,7 +342,7 @@ ERRORS = [
     (["predict", "{rgb}", "{bad}/last.npz"], "channels-last"),
     (["predict", "{rgb}", "{bad}/flat.npz"], "got images of shape 2 x 32 x 32; the model expects N x 3 x 32 x 32"),
     (["predict", "{grey}", "{bad}/nan.npz"], "NaN"),
-    (["predict", "{grey}", "{bad}/notzip.npz"], "not a readable .npz file"),
+    (["predict", "{grey}", "{bad}/notzip.npz"], "is not a .npz file"),
     (["predict", "{grey}", "{bad}/empty"], "is a folder"),
     (["predict", "{grey}", "{bad}/big.npz", "--top", "0"], "--top must be an integer >= 1"),
 ]

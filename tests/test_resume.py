@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nas4cnn.store import SCHEMA_VERSION
+from nas4cnn.store import SCHEMA_VERSION, RunStore
 
 ARGS = ["--generations", "4", "--population", "6", "--epochs", "1", "--final-epochs", "2", "--seed", "7", "--quiet"]
 KEYS = ("best", "global_best", "local_best", "n_evaluations", "n_trained", "n_failed", "test_error", "test_nll",
@@ -125,9 +125,11 @@ def test_resume_with_other_config_or_schema_is_refused(tmp_path):
     assert r.returncode == -signal.SIGKILL
     r = cli("search", "--resume", out, "--lambda", "0.5")
     assert r.returncode == 2 and "search.lambda is 0.01 in the run but 0.5 here" in r.stderr
-    r = cli("search", "--resume", out, "--generations", "4", "--population", "6", "--epochs", "1",
-            "--final-epochs", "2", "--seed", "7")
-    assert r.returncode == 0, r.stderr  # the same settings spelled out are fine
+    assert "generations" not in r.stderr  # only what was given is compared, not the defaults
+    r = cli("search", "--resume", out, "--recipe", "default")  # a recipe is a whole configuration
+    assert r.returncode == 2 and "search.generations is 4 in the run but 50 here" in r.stderr
+    r = cli("search", "--resume", out, "--epochs", "1", "--seed", "7")
+    assert r.returncode == 0, r.stderr  # some of the run's own settings repeated are fine
     db = sqlite3.connect(out / "run.db")
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     db.execute("UPDATE meta SET value = 'running' WHERE key = 'status'")
@@ -147,3 +149,23 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, reference, worker
     r = cli("search", "--resume", out, workers=workers)
     assert r.returncode == 0, r.stderr
     assert numbers(out) == numbers(reference)
+
+
+def test_a_run_in_use_is_neither_resumed_nor_rebuilt(tmp_path):
+    out = tmp_path / "run"
+    r = cli("search", *ARGS, "--out", out, crash_after=2)
+    assert r.returncode == -signal.SIGKILL
+    store = RunStore.open(out)  # as the search writing it holds it
+    try:
+        generations = len(store.generations())
+        for r in (cli("search", "--resume", out), cli("rebuild", out)):
+            assert r.returncode == 2 and "is in use by another nas4cnn process" in r.stderr
+            assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+        assert len(store.generations()) == generations
+        reader = RunStore.open(out, write=False)  # reading it (the report) is fine
+        assert len(reader.generations()) == generations
+        reader.close()
+    finally:
+        store.close()
+    r = cli("search", "--resume", out)  # the lock goes with the store
+    assert r.returncode == 0, r.stderr

@@ -116,6 +116,8 @@ def search(
     store as it completes."""
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor must be one of {list(EXECUTORS)}; got {executor!r}")
+    if ray_address is not None and executor != "ray":
+        raise ConfigError(f"--ray-address {ray_address} is for --executor ray; got --executor {executor}")
     if resume is not None:
         path = Path(resume)
         store = RunStore.open(path)
@@ -200,9 +202,7 @@ def tabulate(
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be an integer >= 1; got {seeds!r}")
     if out is not None:
-        out = Path(out)
-        if out.parent and not out.parent.exists():
-            raise ConfigError(f"--out: the folder {str(out.parent)!r} does not exist")
+        out = rundir.check_writable(out, "--out")
     n = len({config.space.canonical(g) for g in config.space.all_genotypes()})
     bar = tqdm(total=n * seeds, desc="tabulate", unit="net", disable=not progress)
     try:
@@ -242,6 +242,8 @@ def compare(
     from .tabulate import Table
 
     t = Table.load(table)
+    if out is not None:
+        out = rundir.check_writable(out, "--out", folder=True)
     lam = t.config.search.lam if lam is None else lam
     budget = budget or t.epochs * len(t.genotypes)
     for name, value, low in (("--repeats", repeats, 1), ("--budget", budget, 1), ("--population", population, 2)):
@@ -286,11 +288,15 @@ def compare(
 
         from .plots import plot_regret
 
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         grid = np.unique(np.geomspace(1, budget, 200).astype(int))
-        plot_regret({n: regret_curve(c, grid) for n, c in curves.items()}, grid, out / "compare.png")
-        (out / "compare.md").write_text(compare_markdown(rows) + "\n", encoding="utf-8")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunDirError(f"--out: cannot make the folder {str(out)!r}: {e.strerror or e}") from None
+        with rundir.atomic_path(out / "compare.png", "--out") as tmp:
+            plot_regret({n: regret_curve(c, grid) for n, c in curves.items()}, grid, tmp)
+        with rundir.atomic_path(out / "compare.md", "--out") as tmp:
+            tmp.write_text(compare_markdown(rows) + "\n", encoding="utf-8")
     return rows
 
 
@@ -334,10 +340,19 @@ def compare_markdown(rows: list[dict]) -> str:
     return head + "\n".join(lines)
 
 
+def run_config(run_dir: str | Path) -> RunConfig:
+    """The configuration a run (finished or not) was made with."""
+    store = RunStore.open(run_dir, write=False)
+    try:
+        return config_from_dict(store.config, source=f"{run_dir}/run.db")
+    finally:
+        store.close()
+
+
 def rebuild(run_dir: str | Path) -> dict:
     """Rewrite a run's summary.json, evaluations.jsonl, plots and report.html from its store alone."""
     path = Path(run_dir)
-    store = RunStore.open(path)
+    store = RunStore.open(path, "")
     try:
         summary = write_outputs(path, store)
     finally:

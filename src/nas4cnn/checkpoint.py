@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch
 from .errors import RunDirError
 from .model import CNN, build_model
 from .preprocess import Normalization
+from .rundir import atomic_path
 from .space import Architecture
 
 FORMAT = "nas4cnn-model/1"
@@ -59,9 +59,8 @@ def save_model(
         "pixel_max": float(pixel_max),
         **(extra or {}),
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_model(path: str | Path, map_location: str = "cpu") -> CNN:

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from . import api
+from . import api, rundir
 from .config import RECIPES, SCALINGS, SCHEDULES, RunConfig, load_config
 from .config import STRATEGIES as STRATEGY_NAMES
 from .errors import ConfigError, Nas4cnnError
@@ -139,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated; add -nocache to one to re-train repeats, @P to run it with population P "
                          "(default: %(default)s)")
     cp.add_argument("--repeats", type=int, default=100, help="searches per strategy (default 100)")
-    cp.add_argument("--budget", type=int, help="architecture-epochs per search (default: the whole table)")
+    cp.add_argument("--budget", type=int, help="architecture-epochs per search: it asks for no new batch once it "
+                                               "has trained this many, so its last batch may end past it "
+                                               "(default: the whole table)")
     cp.add_argument("--population", type=int, default=20, help="batch size / population (default 20)")
     cp.add_argument("--lambda", dest="lam", type=float, help="size penalty weight (default: the table's)")
     cp.add_argument("--early-stop", type=float, metavar="Q",
@@ -176,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     _final_flags(bl)
     bl.add_argument("--run", metavar="DIR", help="use this run's settings and compare with its final model; "
                                                  "writes baselines.json and baselines.png there")
-    bl.add_argument("--epochs", type=int, help="most epochs per model (default: the final model's, 100)")
+    bl.add_argument("--epochs", type=int, help="most epochs per model (default: the final model's, 100; "
+                                               "with --run, the run's)")
     bl.add_argument("--out", metavar="DIR", help="write baselines.json and baselines.png here")
     bl.add_argument("--json", action="store_true", help="one JSON object a line per model")
     bl.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -188,8 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> RunConfig:
-    config = load_config(args.config, getattr(args, "recipe", None) or "default")
+def _config(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
+    """The config the flags describe: the recipe's (or `base`, if given) with each given flag applied."""
+    config = base or load_config(args.config, getattr(args, "recipe", None) or "default")
     config = config.override("search", seed=getattr(args, "seed", None), lam=getattr(args, "lam", None))
     if hasattr(args, "lr"):
         config = config.override("train", lr=args.lr, scaling=args.scaling, schedule=args.schedule,
@@ -228,7 +232,12 @@ def _cmd_search(args: argparse.Namespace) -> None:
     if args.resume and args.out:
         raise ConfigError("--resume and --out: give one of them; a resumed run stays in its own folder")
     given = any(getattr(args, k) is not None for k in _SETTINGS) or args.keep_duplicates
-    config = _config(args) if (given or not args.resume) else None
+    config = None
+    if not args.resume:
+        config = _config(args)
+    elif given:  # checked against the run's: flags on top of its own config, a recipe or file in full
+        whole = args.config is not None or args.recipe is not None
+        config = _config(args, None if whole else api.run_config(args.resume))
     try:
         run = api.search(config, out=args.out, resume=args.resume, device=args.device, workers=args.workers,
                          executor=args.executor, ray_address=args.ray_address, progress=not args.quiet)
@@ -274,7 +283,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     )
     m = result.metrics()
     if args.json:
-        print(json.dumps(m))
+        print(json.dumps(rundir.json_safe(m)))
         return
     rows = [
         ("architecture", m["arch"]),
@@ -330,13 +339,14 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _cmd_baseline(args: argparse.Namespace) -> None:
     given = any(getattr(args, k, None) is not None for k in _SETTINGS if k != "repeats")
     if args.run and given:
-        raise ConfigError("--run: the baselines use the run's own settings; give only --repeats, --out, --device")
+        raise ConfigError("--run: the baselines use the run's own settings (recipe, data, epochs); "
+                          "give only --repeats, --out, --device, --json, --quiet")
     config = None if args.run else _config(args).override("search", final_epochs=args.epochs)
     rows = api.baseline(config, run=args.run, repeats=args.repeats, out=args.out, device=args.device,
                         progress=not (args.quiet or args.json))
     if args.json:
         for r in rows:
-            print(json.dumps(r))
+            print(json.dumps(rundir.json_safe(r)))
         return
     print(f"{'model':<44} {'params':>8} {'test error':>17} {'test NLL':>17} {'seed published':>15}")
     for r in rows:

@@ -91,8 +91,6 @@ class DataSet:
 
 
 def check_arrays(name: str, arrays: dict[str, tuple[np.ndarray, np.ndarray]], num_classes: int) -> None:
-    if num_classes < 2:
-        raise DataError(f"data set {name!r}: expected at least 2 classes; got {num_classes}")
     shape = None
     for part, (x, y) in arrays.items():
         if len(x) == 0:
@@ -103,7 +101,10 @@ def check_arrays(name: str, arrays: dict[str, tuple[np.ndarray, np.ndarray]], nu
             )
         if not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"data set {name!r}: {part} labels must be integers; got dtype {y.dtype}")
-        if y.min() < 0 or y.max() >= num_classes:
+        if y.min() < 0:
+            raise DataError(f"data set {name!r}: {part} labels must be class indices 0, 1, ...; "
+                            f"got values from {y.min()} to {y.max()}")
+        if y.max() >= num_classes:
             raise DataError(
                 f"data set {name!r}: {part} labels must lie in 0..{num_classes - 1}; "
                 f"got values from {y.min()} to {y.max()}"
@@ -116,6 +117,8 @@ def check_arrays(name: str, arrays: dict[str, tuple[np.ndarray, np.ndarray]], nu
             raise DataError(
                 f"data set {name!r}: image shapes differ between splits: {tuple(shape)} and {part} {x.shape[1:]}"
             )
+    if num_classes < 2:  # after the labels' range, which names negative labels
+        raise DataError(f"data set {name!r}: expected at least 2 classes; got {num_classes}")
 
 
 def load_digits() -> DataSet:

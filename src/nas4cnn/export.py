@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -117,17 +116,11 @@ def _export(run_dir: str | Path, format: str, out: str | Path | None, onnx_expor
     target = _output_path(run_dir, format, out, source)
     module = ProbabilityModel(bundle)
     meta = metadata(bundle)
-    tmp = target.with_name(target.name + ".tmp")
-    try:
+    with rundir.atomic_path(target, "--out") as tmp:
         if format == "onnx":
             _write_onnx(module, bundle, meta, tmp, onnx_exporter)
         else:
             _write_torchscript(module, bundle, meta, tmp)
-        os.replace(tmp, target)
-    except OSError as e:
-        raise RunDirError(f"--out: cannot write {str(target)!r}: {e.strerror or e}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("exported %s (%s) to %s", bundle.arch_name, format, target)
     return target
 
@@ -170,11 +163,9 @@ def _output_path(run_dir: str | Path, format: str, out: str | Path | None, sourc
     target = default_output(run_dir, format) if out is None else Path(out)
     if target.is_dir():
         target = target / DEFAULT_NAMES[format]
-    if not target.parent.is_dir():
-        raise RunDirError(f"--out: the folder {str(target.parent)!r} does not exist")
     if target.exists() and target.resolve() == source.resolve():
         raise ConfigError(f"--out: {str(target)!r} is the run's own model; choose another file")
-    return target
+    return rundir.check_writable(target, "--out")
 
 
 def _example(bundle: Bundle, n: int = 2, seed: int = 0) -> torch.Tensor:

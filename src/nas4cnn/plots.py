@@ -19,7 +19,7 @@ def _save(fig, axes, path: str | Path, fontsize: float | None = None) -> None:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=fontsize)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 

@@ -9,7 +9,6 @@ resized to its H x W, and their 8-bit values mapped to the model's range (value 
 from __future__ import annotations
 
 import logging
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from .checkpoint import Bundle
 from .errors import ConfigError, DataError
 from .export import ProbabilityModel, load_run_bundle
 from .sources.folder import read_image as read_rgb
+from .sources.npz import read_arrays
 
 log = logging.getLogger(__name__)
 
@@ -124,20 +124,12 @@ def read_image(path: str | Path, input_shape: tuple[int, int, int], pixel_max: f
 
 def _read_npz(path: Path, bundle: Bundle) -> np.ndarray:
     _check_file(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise DataError(f"{str(path)!r} is not an .npz archive")
-            if NPZ_ARRAY not in archive.files:
-                have = ", ".join(archive.files) or "none"
-                raise DataError(f"{str(path)!r} has no array {NPZ_ARRAY!r} (it has: {have}); save the images "
-                                f"with numpy.savez(file, {NPZ_ARRAY}=images)")
-            x = archive[NPZ_ARRAY]
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"{str(path)!r} is not a readable .npz file: {_one_line(e)}") from None
-    return _check_array(x, f"{path}: {NPZ_ARRAY}", bundle)
+    archive = read_arrays(path)
+    if NPZ_ARRAY not in archive:
+        have = ", ".join(sorted(archive)) or "none"
+        raise DataError(f"{str(path)!r} has no array {NPZ_ARRAY!r} (it has: {have}); save the images "
+                        f"with numpy.savez(file, {NPZ_ARRAY}=images)")
+    return _check_array(archive[NPZ_ARRAY], f"{path}: {NPZ_ARRAY}", bundle)
 
 
 def _check_array(x: np.ndarray, what: str, bundle: Bundle) -> np.ndarray:
@@ -176,11 +168,6 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{str(path)!r}: no such file")
     if path.is_dir():
         raise DataError(f"{str(path)!r} is a folder; give image or .npz files")
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text[:200] or type(e).__name__
 
 
 def _probabilities(bundle: Bundle, images: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
@@ -38,19 +37,10 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's HTML report (default RUN_DIR/report.html, atomically); returns its path."""
     run_dir = Path(run_dir)
     summary, rows = load(run_dir)
-    path = Path(out) if out is not None else run_dir / REPORT
-    if path.is_dir():
-        raise RunDirError(f"--out: expected a file name; {str(path)!r} is a folder")
-    if not path.parent.is_dir():
-        raise RunDirError(f"--out: the folder {str(path.parent)!r} does not exist")
+    path = rundir.check_writable(out, "--out") if out is not None else run_dir / REPORT
     page = render(summary, rows, class_names(run_dir, summary), run_dir)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with rundir.atomic_path(path, "--out" if out is not None else "") as tmp:
         tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise RunDirError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
     log.info("report: %s", path)
     return path
 
@@ -91,7 +81,7 @@ def _from_store(run_dir: Path) -> tuple[dict, list[dict]]:
     from .store import RunStore
     from .summary import build_summary
 
-    store = RunStore.open(run_dir)
+    store = RunStore.open(run_dir, "", write=False)
     try:
         evaluations = store.evaluations()
         history = replay(config_from_dict(store.config).space, store.generations(), evaluations)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import RunDirError
@@ -43,12 +46,60 @@ def make_run_dir(path: Path) -> Path:
     return path
 
 
-def write_json(path: str | Path, obj) -> None:
-    """Write JSON atomically: readers see the old file or the whole new one, never half."""
+@contextlib.contextmanager
+def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
+    """A temporary path beside `path` to write to: when the block ends it replaces `path` in one
+    step (readers see the old file or the whole new one), and if the block fails it is removed.
+    A file-system error becomes one RunDirError naming `path` (after `what`, the option)."""
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        prefix = f"{what}: " if what else ""
+        raise RunDirError(f"{prefix}cannot write {str(path)!r}: {e.strerror or e}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path, what: str, folder: bool = False) -> Path:
+    """Refuse, before any work, an output `path` (a file, or a `folder` made if missing) that
+    cannot be written."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise RunDirError(f"{what}: expected {'a folder' if folder else 'a file name'}; "
+                          f"{str(path)!r} is {'a file' if folder else 'a folder'}")
+    if folder:
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        if not existing.is_dir():
+            raise RunDirError(f"{what}: cannot make the folder {str(path)!r}: {str(existing)!r} is a file")
+    else:
+        existing = path.parent
+        if not existing.is_dir():
+            raise RunDirError(f"{what}: the folder {str(existing)!r} does not exist")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunDirError(f"{what}: cannot write in {str(existing)!r} (no permission, or a read-only file system)")
+    return path
+
+
+def json_safe(obj):
+    """`obj` with every NaN or infinity (not measured, or diverged) as None, so that it is
+    strict JSON that any parser reads."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def write_json(path: str | Path, obj) -> None:
+    """Write strict JSON atomically: readers see the old file or the whole new one, never half."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(json_safe(obj), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def read_summary(run_dir: str | Path) -> dict:

@@ -13,6 +13,7 @@ the store alone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -24,6 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RunDirError
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: runs there are not guarded against a second writer
+    fcntl = None
 
 SCHEMA_VERSION = 2  # 2: early stopping (status 'stopped', column checks); version 1 is upgraded on open
 FILENAME = "run.db"
@@ -118,17 +124,45 @@ def _from_num(x: float | None, missing: float) -> float:
     return missing if x is None else float(x)
 
 
+def _prefix(what: str) -> str:
+    return f"{what}: " if what else ""
+
+
+def _lock(run_dir: Path, what: str) -> int | None:
+    """An exclusive lock on the run directory, held while the store is open and dropped by the
+    kernel when the process ends however it ends: two processes never write one run."""
+    if fcntl is None:
+        return None
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunDirError(f"{_prefix(what)}the run in {str(run_dir)!r} is in use by another nas4cnn process; "
+                          "wait for it to end, or stop it first") from None
+    except OSError:  # a file system without locks
+        pass
+    return fd
+
+
 class RunStore:
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: int | None = None):
         self.path = path
         self.conn = conn
+        self._lock = lock
 
     @classmethod
     def create(cls, run_dir: str | Path, config: dict, info: dict) -> RunStore:
         path = Path(run_dir) / FILENAME
+        lock = _lock(Path(run_dir), "--out")
         if path.exists():
-            raise RunDirError(f"store: {str(path)!r} already exists")
-        conn = cls._connect(path)
+            cls._unlock(lock)
+            raise RunDirError(f"--out: {str(path)!r} already exists; choose a new folder")
+        try:
+            conn = cls._connect(path)
+        except sqlite3.Error as e:
+            cls._unlock(lock)
+            raise RunDirError(f"--out: cannot create the run store {str(path)!r} ({e})") from None
         with conn:
             conn.executescript(_SCHEMA)
             rows = {
@@ -140,23 +174,37 @@ class RunStore:
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             conn.executemany("INSERT INTO meta VALUES (?, ?)", rows.items())
-        return cls(path, conn)
+        return cls(path, conn, lock)
 
     @classmethod
-    def open(cls, run_dir: str | Path) -> RunStore:
+    def open(cls, run_dir: str | Path, what: str = "--resume", write: bool = True) -> RunStore:
+        """The store of an existing run. With `write` (to continue or rebuild it) the run must not
+        be open for writing in another process; `what` names the request in error messages
+        (the option, or "" where the run directory is the command's only argument)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
-            raise RunDirError(f"--resume: no run directory {str(run_dir)!r}")
+            raise RunDirError(f"{_prefix(what)}no run directory {str(run_dir)!r}")
         path = run_dir / FILENAME
         if not path.is_file():
-            raise RunDirError(f"--resume: {str(run_dir)!r} has no {FILENAME}; is it a nas4cnn run directory?")
+            raise RunDirError(f"{_prefix(what)}{str(run_dir)!r} has no {FILENAME}; is it a nas4cnn run directory?")
+        lock = _lock(run_dir, what) if write else None
+        try:
+            store = cls._open(path, what)
+        except BaseException:
+            cls._unlock(lock)
+            raise
+        store._lock = lock
+        return store
+
+    @classmethod
+    def _open(cls, path: Path, what: str) -> RunStore:
         try:
             conn = cls._connect(path)
             meta = dict(conn.execute("SELECT key, value FROM meta"))
             conn.execute("SELECT count(*) FROM evaluations").fetchone()
             conn.execute("SELECT count(*) FROM generations").fetchone()
         except sqlite3.DatabaseError as e:
-            raise RunDirError(f"--resume: {str(path)!r} is not a readable run store ({e})") from None
+            raise RunDirError(f"{_prefix(what)}{str(path)!r} is not a readable run store ({e})") from None
         version = meta.get("schema_version")
         if version == "1":  # no early stopping yet: add the checks column (a run of version 1 never stops one)
             with conn:
@@ -166,13 +214,13 @@ class RunStore:
         if version != str(SCHEMA_VERSION):
             conn.close()
             raise RunDirError(
-                f"--resume: {str(path)!r} has store schema version {version!r}; "
+                f"{_prefix(what)}{str(path)!r} has store schema version {version!r}; "
                 f"this nas4cnn reads version {SCHEMA_VERSION}"
             )
         for key in ("config", "config_hash", "status", "info"):
             if key not in meta:
                 conn.close()
-                raise RunDirError(f"--resume: {str(path)!r} is damaged: its '{key}' record is missing")
+                raise RunDirError(f"{_prefix(what)}{str(path)!r} is damaged: its '{key}' record is missing")
         return cls(path, conn)
 
     @staticmethod
@@ -257,3 +305,11 @@ class RunStore:
 
     def close(self) -> None:
         self.conn.close()
+        self._unlock(self._lock)
+        self._lock = None
+
+    @staticmethod
+    def _unlock(lock: int | None) -> None:
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock)  # closing the descriptor drops its lock

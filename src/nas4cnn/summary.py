@@ -79,18 +79,19 @@ def write_outputs(run_dir: str | Path, store: RunStore) -> dict:
     run_dir = Path(run_dir)
     evaluations, history = read = _read(store)
     summary = build_summary(store, read)
-    tmp = run_dir / (rundir.EVALUATIONS + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with rundir.atomic_path(run_dir / rundir.EVALUATIONS) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for generation, e in history.evaluations:
             f.write(json.dumps({"generation": generation, **e.to_dict()}) + "\n")
-    tmp.replace(run_dir / rundir.EVALUATIONS)
     if history.records:
-        plot_progression(history.records, run_dir / rundir.PROGRESSION_PNG)
-    plot_pareto([(e.params, e.val_error) for e in evaluations if e.status == "ok" and e.epochs is None],
-                summary["pareto_front"], summary["best"], run_dir / rundir.PARETO_PNG)
+        with rundir.atomic_path(run_dir / rundir.PROGRESSION_PNG) as tmp:
+            plot_progression(history.records, tmp)
+    with rundir.atomic_path(run_dir / rundir.PARETO_PNG) as tmp:
+        plot_pareto([(e.params, e.val_error) for e in evaluations if e.status == "ok" and e.epochs is None],
+                    summary["pareto_front"], summary["best"], tmp)
     final = summary["final"]
     if final:
         curves = [EpochStats(**h) for h in final["history"]]
-        plot_curves(curves, final["test_nll"], final["test_error"], run_dir / rundir.CURVES_PNG)
+        with rundir.atomic_path(run_dir / rundir.CURVES_PNG) as tmp:
+            plot_curves(curves, final["test_nll"], final["test_error"], tmp)
     rundir.write_json(run_dir / rundir.SUMMARY, summary)
     return summary

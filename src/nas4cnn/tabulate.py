@@ -22,6 +22,7 @@ from .errors import RunDirError
 from .evaluator import init_seed
 from .executors import LocalExecutor, TrainJob
 from .model import count_params, max_params
+from .rundir import atomic_path
 from .space import Genotype, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,8 @@ class Table:
             "val_error": np.round(self.val_error, 6).tolist(),
             "val_nll": np.round(self.val_nll, 6).tolist(),
         }
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        with atomic_path(path, "--out") as tmp, gzip.open(tmp, "wt", encoding="utf-8") as f:
             json.dump(payload, f, separators=(",", ":"))
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Table:

@@ -107,7 +107,8 @@ def train_model(
     stop: Callable[[list[EpochStats]], bool] | None = None,
 ) -> list[EpochStats]:
     """Train in place with the recipe `cfg`; validation is measured after every epoch if
-    `track_val`, else after the last. `data` is raw (prepared here) or already prepared.
+    `track_val` (else never: NaN, as when the validation images are among the training
+    images). `data` is raw (prepared here) or already prepared.
     `stop`, given the history after an epoch, ends training early when it returns True."""
     prepared = data if isinstance(data, Prepared) else Prepared.from_data(data, cfg)
     data = prepared.data
@@ -135,8 +136,7 @@ def train_model(
             opt.step()
             loss_sum += loss.detach()
             wrong += (logp.detach().argmax(1) != yb).sum()
-        last = epoch == epochs - 1
-        val_loss, val_error = evaluate(model, data.val) if (track_val or last) else (float("nan"),) * 2
+        val_loss, val_error = evaluate(model, data.val) if track_val else (float("nan"),) * 2
         n = len(y)
         history.append(EpochStats(epoch + 1, loss_sum.item() / n, wrong.item() / n, val_loss, val_error))
         if on_epoch is not None:

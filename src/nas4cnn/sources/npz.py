@@ -49,23 +49,28 @@ def _labels(name: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the .npz file at `path` (numeric or string arrays only, never pickles)."""
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{str(path)!r} is not a .npz file (the zip archive of arrays that numpy.savez writes)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise DataError(f"cannot read {str(path)!r}: it holds Python objects (pickled arrays); save numeric "
+                            "arrays (and names as string arrays)") from None
+        raise DataError(f"cannot read {str(path)!r} as a .npz file: {e}") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"cannot read {str(path)!r} as a .npz file: {e}") from None
+
+
 def load(cfg: DataConfig) -> DataSet:
     name = cfg.dataset
     path = Path(cfg.dataset.split(":", 1)[1]).expanduser()
     if not path.is_file():
         raise DataError(f"--dataset {name}: no such file {str(path)!r}")
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{str(path)!r} is not a .npz file (the zip archive of arrays that numpy.savez writes)")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise DataError(f"cannot read {str(path)!r}: it holds Python objects (pickled arrays); save x and y as "
-                            "numeric arrays and class_names as a string array") from None
-        raise DataError(f"cannot read {str(path)!r} as a .npz file: {e}") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"cannot read {str(path)!r} as a .npz file: {e}") from None
+    arrays = read_arrays(path)
     found = sorted(arrays)
     for key in ("x", "y"):
         if key not in arrays:
