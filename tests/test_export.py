@@ -182,6 +182,12 @@ def test_export_default_name_and_folder_out(runs, tmp_path):
     assert export(runs["grey"] / "model.pt", "torchscript", out=tmp_path) == tmp_path / "model.torchscript.pt"
 
 
+def test_the_file_name_does_not_decide_the_format(runs, tmp_path, capsys):
+    code, out, err = cli_run(capsys, "export", runs["grey"], "--format", "torchscript", "--out", tmp_path / "m.onnx")
+    assert code == 0 and "(torchscript," in out, err
+    assert read_metadata(tmp_path / "m.onnx", "torchscript")["input_shape"] == [1, 8, 8]
+
+
 def test_failed_export_leaves_the_old_file_and_no_temp(runs, tmp_path, monkeypatch):
     out = tmp_path / "model.pt2"
     out.write_text("old")

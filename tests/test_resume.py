@@ -87,6 +87,7 @@ def test_killed_after_finishing_before_writing_outputs(tmp_path, reference):
     r = cli("search", "--resume", out)
     assert r.returncode == 0, r.stderr
     assert numbers(out) == numbers(reference)
+    assert (out / "report.html").stat().st_size > 0
 
 
 def test_rebuild_from_store_alone(tmp_path, reference):

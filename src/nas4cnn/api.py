@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import rundir
+from . import fused, rundir
 from .baselines import BASELINES, comparison_rows, train_baselines
 from .checkpoint import load_model, save_model
 from .config import RunConfig, check_early_stop, config_from_dict, validate
@@ -88,6 +90,15 @@ def _check_same_config(stored: dict, given: dict) -> None:
         raise ConfigError(f"--resume: the run was made with another configuration: {'; '.join(diffs)}")
 
 
+def _check_same_data(stored: dict, data: DataSet, what: str) -> None:
+    """The data set a run was made with (its `dataset` record) against `data`."""
+    given = _info_dataset(data)
+    diffs = [f"{k} is {stored.get(k)!r} in the run but {v!r} here" for k, v in given.items() if stored.get(k) != v]
+    if diffs:
+        raise ConfigError(f"{what}: the run was made with other data: {'; '.join(diffs)}"
+                          + ("; give the run's data set (data=...)" if stored.get("name") != given["name"] else ""))
+
+
 def _make_executor(kind: str, data: DataSet, job: TrainJob, device: str, workers: int | None,
                    ray_address: str | None):
     if kind == "local":
@@ -125,17 +136,24 @@ def search(
             if store.status == "finished":
                 if not (path / rundir.SUMMARY).exists():  # killed after finishing, before writing
                     write_outputs(path, store)
+                    store.close()
+                    report(path)
                     return load_run(path)
                 raise RunDirError(f"--resume: the run in {str(path)!r} is already finished")
             stored = config_from_dict(store.config, source=f"{path}/run.db")
             if config is not None:
                 _check_same_config(store.config, config.to_dict())
             config, data = prepare(stored, data)
+            _check_same_data(store.info["dataset"], data, "--resume")
             want = store.info["execution"]["device"]
             got = resolve_device(device).type
             if got != want:
                 raise ConfigError(f"--device: the run was made on {want!r} and would not give the same "
                                   f"results on {got!r}; resume with --device {want}")
+            step = store.info["execution"].get("cpu_step")
+            if step and executor == "local" and step != ("fused" if fused.available() else "pytorch"):
+                log.warning("the run was trained with the %s CPU step and resumes with the other one: its "
+                            "results may differ from an uninterrupted run's by float rounding", step)
         except BaseException:
             store.close()
             raise
@@ -144,15 +162,16 @@ def search(
         path = rundir.choose_run_dir(out, config.search.seed)
     s = config.search
     job = TrainJob(config.train, config.train.epochs, s.seed)
-    ex = _make_executor(executor, data, job, device, workers, ray_address)
-    evaluator = Evaluator(config.space, data, config.train, s.lam, s.seed, executor=ex, early_stop=s.early_stop)
-    if resume is None:
-        try:
+    with contextlib.ExitStack() as undo:  # what was opened is closed again if setting up fails
+        if resume is not None:
+            undo.callback(store.close)
+        ex = _make_executor(executor, data, job, device, workers, ray_address)
+        undo.callback(ex.close)
+        evaluator = Evaluator(config.space, data, config.train, s.lam, s.seed, executor=ex, early_stop=s.early_stop)
+        if resume is None:
             rundir.make_run_dir(path)
             store = RunStore.create(path, config.to_dict(), _info(data, evaluator))
-        except BaseException:
-            evaluator.close()
-            raise
+        undo.pop_all()
     log.info("run directory: %s", path)
 
     done = len(store.generations())
@@ -245,20 +264,24 @@ def compare(
     if out is not None:
         out = rundir.check_writable(out, "--out", folder=True)
     lam = t.config.search.lam if lam is None else lam
-    budget = budget or t.epochs * len(t.genotypes)
+    budget = t.epochs * len(t.genotypes) if budget is None else budget
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
+        raise ConfigError(f"--lambda must be a finite number >= 0; got {lam!r}")
     for name, value, low in (("--repeats", repeats, 1), ("--budget", budget, 1), ("--population", population, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
     if early_stop is not None:
         check_early_stop(early_stop)
-    names = list(strategies)
+    names = [strategies] if isinstance(strategies, str) else list(strategies)
+    if not names:
+        raise ConfigError("--strategies: expected at least one strategy name")
     specs = {}
     for name in names:
         base, _, pop = name.partition("@")
         if base.removesuffix("-nocache") not in STRATEGIES:
             raise ConfigError(f"--strategies: unknown strategy {name!r}; expected some of {sorted(STRATEGIES)} "
                               "(add -nocache to one to re-train repeats, @P to give it population P)")
-        if pop and (not pop.isdigit() or int(pop) < 2):
+        if pop and (not (pop.isascii() and pop.isdigit()) or int(pop) < 2):
             raise ConfigError(f"--strategies: {name!r}: the population after @ must be an integer >= 2")
         specs[name] = (base.removesuffix("-nocache"), int(pop) if pop else population, not base.endswith("-nocache"))
     mean_obj = t.objective(lam).mean(0)
@@ -369,8 +392,11 @@ def evaluate(
     device: str = "auto",
     workers: int | None = None,
 ) -> list[Evaluation]:
-    """Train each genotype for `config.train.epochs` and score it with the search objective."""
+    """Train each genotype (index lists or names; or one genotype alone) for
+    `config.train.epochs` and score it with the search objective."""
     config, data = prepare(config, data)
+    if isinstance(genotypes, str) or (genotypes and all(isinstance(g, int) for g in genotypes)):
+        genotypes = [genotypes]
     resolved = [resolve_genotype(config.space, g) for g in genotypes]
     s = config.search
     with Evaluator(config.space, data, config.train, s.lam, s.seed, device, workers) as evaluator:
@@ -461,6 +487,8 @@ def baseline(
         config, searched = config_from_dict(summary["config"], source=f"{run}/summary.json"), summary["final"]
         out = run if out is None else out
     config, data = prepare(config, data)
+    if run is not None and summary.get("dataset"):
+        _check_same_data(summary["dataset"], data, "--run")
     config = config.override("search", final_repeats=repeats)
     s = config.search
     path = rundir.make_run_dir(Path(out)) if out is not None else None
@@ -477,7 +505,8 @@ def baseline(
         detail = {name: {k: v for k, v in r.metrics().items() if k not in ("history", "trainval_history")}
                   for name, r in results.items()}
         rundir.write_json(path / "baselines.json", {"config": config.to_dict(), "rows": rows, "baselines": detail})
-        plot_bars(rows, path / "baselines.png")
+        with rundir.atomic_path(path / "baselines.png") as tmp:
+            plot_bars(rows, tmp)
         if (path / "run.db").is_file() or (path / rundir.SUMMARY).is_file():
             report(path)  # a run folder: its report gains the Baselines section
     return rows
@@ -504,13 +533,25 @@ def space_info(config: RunConfig | None = None, data: DataSet | None = None) -> 
 
 def _info(data: DataSet, evaluator: Evaluator) -> dict:
     return {
-        "dataset": {
-            "name": data.name,
-            "input_shape": list(data.input_shape),
-            "num_classes": data.num_classes,
-            "sizes": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
-        },
+        "dataset": _info_dataset(data),
         "nmax": evaluator.nmax,
-        "execution": {"device": evaluator.device.type},
+        "execution": {"device": evaluator.device.type, **_cpu_step(evaluator)},
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
+    }
+
+
+def _cpu_step(evaluator: Evaluator) -> dict:
+    """Which training step a local CPU run uses (the fused C step or PyTorch operations: the
+    same results to float rounding only)."""
+    if evaluator.device.type != "cpu" or not isinstance(evaluator.executor, LocalExecutor):
+        return {}
+    return {"cpu_step": "fused" if fused.available() else "pytorch"}
+
+
+def _info_dataset(data: DataSet) -> dict:
+    return {
+        "name": data.name,
+        "input_shape": list(data.input_shape),
+        "num_classes": data.num_classes,
+        "sizes": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
     }

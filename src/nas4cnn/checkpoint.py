@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import RunDirError
+from .errors import ConfigError, RunDirError
 from .model import CNN, build_model
 from .preprocess import Normalization
 from .rundir import atomic_path
@@ -71,6 +71,8 @@ def load_model(path: str | Path, map_location: str = "cpu") -> CNN:
 def load_bundle(path: str | Path, map_location: str = "cpu") -> Bundle:
     """The saved network (in eval mode) with its input normalisation and class names."""
     path = Path(path)
+    if torch.device(map_location).type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"map_location: {map_location!r} was asked for but PyTorch sees no CUDA GPU")
     try:
         with warnings.catch_warnings():  # the weights-only unpickler warns about foreign pickles
             warnings.simplefilter("ignore")

@@ -222,7 +222,7 @@ def _config(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfi
     return config
 
 
-_SETTINGS = ("config", "seed", "generations", "population", "epochs", "lam", "final_epochs", "strategy",
+_SETTINGS = ("config", "seed", "generations", "population", "epochs", "lam", "final_epochs", "strategy", "early_stop",
              "dataset", "data_dir", "download", "val_fraction", "split_seed", "image_size", "channels",
              "recipe", "lr", "scaling", "schedule", "aug_shift", "aug_rotate", "aug_scale", "repeats", "patience",
              "no_trainval")
@@ -369,7 +369,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> None:
     path = api.export(args.run, args.format, out=args.out)
-    m = read_metadata(path)
+    m = read_metadata(path, args.format)
     names = m["class_names"]
     shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
     print(f"wrote {path} ({args.format}, {path.stat().st_size / 1024:,.0f} KiB): float32 pixels N x "

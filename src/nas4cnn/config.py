@@ -240,7 +240,7 @@ def validate(config: RunConfig) -> None:
     _number(d.val_fraction, "data", "val_fraction", strictly_positive=True)
     if d.val_fraction >= 1:
         raise ConfigError(f"{setting_name('data', 'val_fraction')} must be below 1; got {d.val_fraction!r}")
-    _int(d.split_seed, 0, "data", "split_seed")
+    _int(d.split_seed, 0, "data", "split_seed", 2**32 - 1)  # scikit-learn's random_state range
     _int(d.image_size, 0, "data", "image_size")
     _choice(d.channels, (0, 1, 3), "data", "channels")
 
@@ -252,9 +252,11 @@ def check_early_stop(value) -> None:
                           f"like 0.75; got {value!r}")
 
 
-def _int(value, minimum: int, section: str, key: str) -> None:
+def _int(value, minimum: int, section: str, key: str, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{setting_name(section, key)} must be an integer >= {minimum}; got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{setting_name(section, key)} must be an integer in {minimum}..{maximum}; got {value!r}")
 
 
 def _number(value, section: str, key: str, strictly_positive: bool = False) -> None:

@@ -125,12 +125,15 @@ def _export(run_dir: str | Path, format: str, out: str | Path | None, onnx_expor
     return target
 
 
-def read_metadata(path: str | Path) -> dict:
-    """The metadata stored with a file written by `export` (either format)."""
+def read_metadata(path: str | Path, format: str | None = None) -> dict:
+    """The metadata stored with a file written by `export` in `format` (by default the one
+    its name says: .onnx, else TorchScript)."""
     path = Path(path)
     if not path.is_file():
         raise RunDirError(f"export: no such file {str(path)!r}")
-    onnx = _require_onnx() if path.suffix == ".onnx" else None
+    if format is None:
+        format = "onnx" if path.suffix.lower() == ".onnx" else "torchscript"
+    onnx = _require_onnx() if format == "onnx" else None
     try:
         if onnx is not None:
             props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}

@@ -55,10 +55,13 @@ static inline int32_t f2bits(float f) {
 }
 
 /* exp(x), Cephes' polynomial: infinite above 88.72 (as libm), zero below -87.3 (where libm
- * gives subnormals), a NaN stays NaN. */
+ * gives subnormals), a NaN stays NaN. A NaN is computed as 0 and put back at the end, so that
+ * the power of two is built from an integer in 1..254 (converting NaN to int, or shifting a
+ * negative int, is undefined behaviour). */
 static inline float vexp(float x0) {
     float x = x0 > 88.0f ? 88.0f : x0;
     x = x < -87.3f ? -87.3f : x;
+    x = x == x ? x : 0.0f;
     float fx = floorf(x * 1.44269504088896341f + 0.5f);
     x = x - fx * 0.693359375f + fx * 2.12194440e-4f;
     float z = x * x;
@@ -71,6 +74,7 @@ static inline float vexp(float x0) {
     y = y * z + x + 1.0f;
     y = y * bits2f(((int32_t)fx + 127) << 23);
     y = x0 > 88.7228391f ? INFINITY : y;
+    y = x0 == x0 ? y : x0;
     return x0 < -87.3f ? 0.0f : y;
 }
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.ticker
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from .search import GenerationRecord
+from .train import EpochStats
 
-from .search import GenerationRecord  # noqa: E402
-from .train import EpochStats  # noqa: E402
+
+def _figure(figsize: tuple[float, float], ncols: int = 1):
+    """A figure outside pyplot: no backend is chosen or changed (a notebook's stays as it is),
+    and nothing is kept once it is saved."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(1, ncols)
 
 
 def _save(fig, axes, path: str | Path, fontsize: float | None = None) -> None:
@@ -20,12 +25,11 @@ def _save(fig, axes, path: str | Path, fontsize: float | None = None) -> None:
         ax.legend(fontsize=fontsize)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
 
 
 def plot_progression(records: Sequence[GenerationRecord], path: str | Path) -> None:
     gens = [r.generation for r in records]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure((7, 4))
     nan = float("nan")
     finite = [(r.global_best if r.global_best < float("inf") else nan,
                r.local_best if r.local_best < float("inf") else nan) for r in records]
@@ -40,7 +44,7 @@ def plot_progression(records: Sequence[GenerationRecord], path: str | Path) -> N
 
 def plot_curves(history: Sequence[EpochStats], test_nll: float, test_error: float, path: str | Path) -> None:
     epochs = [h.epoch for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (a, b) = _figure((11, 4), 2)
     _curve_panel(a, epochs, [h.train_loss for h in history], [h.val_loss for h in history],
                  f"test ({test_nll:.3f})", test_nll, "mean NLL", "Loss")
     _curve_panel(b, epochs, [h.train_error for h in history], [h.val_error for h in history],
@@ -66,7 +70,7 @@ def plot_bars(rows: Sequence[dict], path: str | Path) -> None:
     optionally published_error, published_nll."""
     labels = [r["label"] for r in rows]
     x = range(len(rows))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = _figure((11, 4), 2)
     for ax, key, title in ((axes[0], "nll", "Test NLL"), (axes[1], "error", "Test classification error")):
         ours = ax.bar([i - 0.2 for i in x], [r[f"test_{key}_mean"] for r in rows], 0.4,
                       yerr=[r[f"test_{key}_std"] for r in rows], capsize=3, label="this tool")
@@ -83,7 +87,7 @@ def plot_bars(rows: Sequence[dict], path: str | Path) -> None:
 
 def plot_regret(curves: dict, grid, path: str | Path) -> None:
     """Median regret (best objective found minus the optimum) against compute, per strategy."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = _figure((8, 4.5))
     for name, ys in curves.items():
         ys = [y if y < float("inf") else float("nan") for y in ys]
         ax.plot(grid, [max(y, 1e-5) for y in ys], label=name)
@@ -98,7 +102,7 @@ def plot_regret(curves: dict, grid, path: str | Path) -> None:
 def plot_pareto(points, front: list[dict], best: dict | None, path: str | Path) -> None:
     """Every trained network, validation error against parameters; the Pareto front and the
     lambda-weighted winner marked."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _figure((7, 4.5))
     if points:
         ax.scatter([p for p, _ in points], [e for _, e in points], s=10, alpha=0.4, label="trained networks")
     if front:
@@ -125,7 +129,7 @@ def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], 
     totals = m.sum(1, keepdims=True)
     frac = np.divide(m, totals, out=np.zeros_like(m), where=totals > 0)
     side = min(3.0 + 0.3 * n, 10.0)
-    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    fig, ax = _figure((side + 1.2, side))
     im = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
     if n <= 30:
@@ -144,4 +148,3 @@ def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], 
     ax.set_title("Confusion matrix (test split)")
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)

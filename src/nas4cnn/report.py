@@ -58,7 +58,7 @@ def load(run_dir: Path) -> tuple[dict, list[dict]]:
             return _from_store(run_dir)
         except Nas4cnnError as e:
             if not has_summary:
-                raise RunDirError(str(e).removeprefix("--resume: ")) from None
+                raise
             log.warning("report: cannot read the run's store (%s); using %s", e, rundir.SUMMARY)
     if not has_summary:
         raise RunDirError(f"{str(run_dir)!r} is not a nas4cnn run directory "
@@ -69,9 +69,13 @@ def load(run_dir: Path) -> tuple[dict, list[dict]]:
     if evaluations.is_file():
         for n, line in enumerate(evaluations.read_text(encoding="utf-8").splitlines(), 1):
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
-                log.warning("report: skipping line %d of %s: not JSON", n, evaluations)
+                row = None
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                log.warning("report: skipping line %d of %s: not a JSON object", n, evaluations)
     return summary, rows
 
 

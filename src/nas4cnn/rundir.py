@@ -105,8 +105,11 @@ def write_json(path: str | Path, obj) -> None:
 def read_summary(run_dir: str | Path) -> dict:
     path = Path(run_dir) / SUMMARY
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        summary = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunDirError(f"run: no {SUMMARY} in {str(run_dir)!r}; is it a finished nas4cnn run?") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise RunDirError(f"run: cannot read {str(path)!r}: {e}") from None
+    if not isinstance(summary, dict):
+        raise RunDirError(f"run: {str(path)!r} is not a nas4cnn summary (expected a JSON object)")
+    return summary

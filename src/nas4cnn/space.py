@@ -141,13 +141,14 @@ class SearchSpace:
         default = cls()
         space = cls(
             filters=default.filters if filters is None else tuple(_positive_ints("space.filters", filters)),
-            conv=default.conv if conv is None else tuple(ConvChoice.parse(_string("space.conv", c)) for c in conv),
+            conv=default.conv if conv is None
+            else tuple(ConvChoice.parse(_string("space.conv", c)) for c in _list("space.conv", conv)),
             activation=default.activation
             if activation is None
-            else tuple(_activation(_string("space.activation", a)) for a in activation),
+            else tuple(_activation(_string("space.activation", a)) for a in _list("space.activation", activation)),
             pooling=default.pooling
             if pooling is None
-            else tuple(PoolChoice.parse(_string("space.pooling", p)) for p in pooling),
+            else tuple(PoolChoice.parse(_string("space.pooling", p)) for p in _list("space.pooling", pooling)),
             linear=default.linear if linear is None else tuple(_positive_ints("space.linear", linear)),
         )
         for gene in GENES:
@@ -254,6 +255,12 @@ def _activation(name: str) -> str:
     if name not in ACTIVATIONS:
         raise ConfigError(f"space.activation: expected one of {list(ACTIVATIONS)}; got {name!r}")
     return name
+
+
+def _list(key: str, values) -> list:
+    if not isinstance(values, (list, tuple)):
+        raise ConfigError(f"{key}: expected a list of names; got {values!r}")
+    return list(values)
 
 
 def _positive_ints(key: str, values: Sequence) -> list[int]:

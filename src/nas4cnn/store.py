@@ -158,22 +158,28 @@ class RunStore:
         if path.exists():
             cls._unlock(lock)
             raise RunDirError(f"--out: {str(path)!r} already exists; choose a new folder")
+        rows = {
+            "schema_version": str(SCHEMA_VERSION),
+            "config": json.dumps(config, sort_keys=True),
+            "config_hash": config_hash(config),
+            "info": json.dumps(info, sort_keys=True),
+            "status": "running",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        conn = None
         try:
             conn = cls._connect(path)
-        except sqlite3.Error as e:
+            with conn:
+                conn.executescript(_SCHEMA)
+                conn.executemany("INSERT INTO meta VALUES (?, ?)", rows.items())
+        except (sqlite3.Error, OSError) as e:
+            if conn is not None:
+                conn.close()
+            for name in (FILENAME, FILENAME + "-wal", FILENAME + "-shm"):  # no half-made store is left
+                with contextlib.suppress(OSError):
+                    (path.parent / name).unlink()
             cls._unlock(lock)
             raise RunDirError(f"--out: cannot create the run store {str(path)!r} ({e})") from None
-        with conn:
-            conn.executescript(_SCHEMA)
-            rows = {
-                "schema_version": str(SCHEMA_VERSION),
-                "config": json.dumps(config, sort_keys=True),
-                "config_hash": config_hash(config),
-                "info": json.dumps(info, sort_keys=True),
-                "status": "running",
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", rows.items())
         return cls(path, conn, lock)
 
     @classmethod
@@ -198,29 +204,30 @@ class RunStore:
 
     @classmethod
     def _open(cls, path: Path, what: str) -> RunStore:
+        conn = None
         try:
             conn = cls._connect(path)
             meta = dict(conn.execute("SELECT key, value FROM meta"))
             conn.execute("SELECT count(*) FROM evaluations").fetchone()
             conn.execute("SELECT count(*) FROM generations").fetchone()
-        except sqlite3.DatabaseError as e:
-            raise RunDirError(f"{_prefix(what)}{str(path)!r} is not a readable run store ({e})") from None
-        version = meta.get("schema_version")
-        if version == "1":  # no early stopping yet: add the checks column (a run of version 1 never stops one)
-            with conn:
-                conn.execute("ALTER TABLE evaluations ADD COLUMN checks TEXT")
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-            version = str(SCHEMA_VERSION)
-        if version != str(SCHEMA_VERSION):
-            conn.close()
-            raise RunDirError(
-                f"{_prefix(what)}{str(path)!r} has store schema version {version!r}; "
-                f"this nas4cnn reads version {SCHEMA_VERSION}"
-            )
-        for key in ("config", "config_hash", "status", "info"):
-            if key not in meta:
+            version = meta.get("schema_version")
+            if version == "1":  # no early stopping yet: add the checks column (a run of version 1 never stops one)
+                with conn:
+                    conn.execute("ALTER TABLE evaluations ADD COLUMN checks TEXT")
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                version = str(SCHEMA_VERSION)
+            if version != str(SCHEMA_VERSION):
+                raise RunDirError(f"{_prefix(what)}{str(path)!r} has store schema version {version!r}; "
+                                  f"this nas4cnn reads version {SCHEMA_VERSION}")
+            for key in ("config", "config_hash", "status", "info"):
+                if key not in meta:
+                    raise RunDirError(f"{_prefix(what)}{str(path)!r} is damaged: its '{key}' record is missing")
+        except (sqlite3.Error, RunDirError) as e:
+            if conn is not None:
                 conn.close()
-                raise RunDirError(f"{_prefix(what)}{str(path)!r} is damaged: its '{key}' record is missing")
+            if isinstance(e, RunDirError):
+                raise
+            raise RunDirError(f"{_prefix(what)}{str(path)!r} is not a readable run store ({e})") from None
         return cls(path, conn)
 
     @staticmethod

@@ -8,6 +8,7 @@ import gzip
 import json
 import logging
 import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -86,20 +87,29 @@ class Table:
                     payload = json.load(f)
         except FileNotFoundError:
             raise RunDirError(f"--table: no such file {str(path)!r}") from None
-        except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise RunDirError(f"--table: {str(path)!r} is not a readable table ({e})") from None
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise RunDirError(f"--table: {str(path)!r} is not a nas4cnn table (expected format {FORMAT})")
-        return cls(
-            config=config_from_dict(payload["config"]),
-            dataset=payload["dataset"],
-            nmax=int(payload["nmax"]),
-            seeds=list(payload["seeds"]),
-            genotypes=[tuple(g) for g in payload["genotypes"]],
-            params=np.asarray(payload["params"], dtype=np.int64),
-            val_error=np.asarray(payload["val_error"], dtype=np.float64),
-            val_nll=np.asarray(payload["val_nll"], dtype=np.float64),
-        )
+        try:
+            table = cls(
+                config=config_from_dict(payload["config"]),
+                dataset=payload["dataset"],
+                nmax=int(payload["nmax"]),
+                seeds=list(payload["seeds"]),
+                genotypes=[tuple(g) for g in payload["genotypes"]],
+                params=np.asarray(payload["params"], dtype=np.int64),
+                val_error=np.asarray(payload["val_error"], dtype=np.float64),
+                val_nll=np.asarray(payload["val_nll"], dtype=np.float64),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise RunDirError(f"--table: {str(path)!r} is damaged ({type(e).__name__}: {e})") from None
+        n, k = len(table.genotypes), len(table.seeds)
+        curves = table.val_error.shape
+        if table.params.shape != (n,) or len(curves) != 3 or curves[:2] != (k, n) or table.val_nll.shape != curves:
+            raise RunDirError(f"--table: {str(path)!r} is damaged (its arrays do not match its "
+                              f"{n} genotypes and {k} seeds)")
+        return table
 
 
 def tabulate(

@@ -11,6 +11,7 @@ mirror, or a test server).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import logging
@@ -125,7 +126,10 @@ def fetch(name: str, filename: str, folder: Path, progress: bool | None = None) 
     for base in mirrors(name):
         url = base + filename
         log.info("downloading %s to %s", url, dest)
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+        except OSError as e:
+            raise DataError(f"data set {name!r}: cannot write in {str(folder)!r}: {e.strerror or e}") from None
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -145,11 +149,15 @@ def fetch(name: str, filename: str, folder: Path, progress: bool | None = None) 
                     f"data set {name!r}: checksum mismatch for {filename} from {url}: expected {algorithm} "
                     f"{expected}, got {got}; the download was discarded"
                 )
-            os.replace(tmp, dest)
+            try:
+                os.replace(tmp, dest)
+            except OSError as e:
+                raise DataError(f"data set {name!r}: cannot save {str(dest)!r}: {e.strerror or e}") from None
             log.info("saved %s (%s verified)", dest, algorithm)
             return dest
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     raise DataError(
         f"data set {name!r}: could not download {filename} ({'; '.join(failures)}); check the connection, "
         f"set {MIRROR_ENV}, or put the file in {str(folder)!r} yourself"
