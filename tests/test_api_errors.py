@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import make_dataset
+from conftest import make_dataset, require_fused
 
 from nas4cnn import api
 from nas4cnn.config import RunConfig
@@ -110,3 +110,20 @@ def test_importing_nas4cnn_leaves_the_plotting_backend_alone():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "svg", r.stderr
 
+
+
+def test_the_cpu_step_is_recorded_and_a_resume_with_the_other_one_is_warned_about(tmp_path, monkeypatch, caplog):
+    require_fused()
+    data = make_dataset()
+    out = tmp_path / "run"
+    run = api.search(TINY, out=out, data=data, device="cpu", workers=1)
+    assert run.summary["execution"] == {"device": "cpu", "cpu_step": "fused"}
+    db = sqlite3.connect(out / "run.db")
+    db.execute("UPDATE meta SET value = 'running' WHERE key = 'status'")
+    db.commit()
+    db.close()
+    (out / "summary.json").unlink()
+    monkeypatch.setenv("NAS4CNN_FUSED", "0")  # the PyTorch path
+    with caplog.at_level("WARNING", logger="nas4cnn.api"):
+        api.search(resume=out, data=data, device="cpu", workers=1)
+    assert "trained with the fused CPU step and resumes with the other one" in caplog.text

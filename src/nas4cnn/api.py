@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import fused, rundir
+from . import rundir
 from .baselines import BASELINES, comparison_rows, train_baselines
 from .checkpoint import load_model, save_model
-from .config import RunConfig, check_early_stop, config_from_dict, validate
+from .config import RunConfig, TrainConfig, check_early_stop, config_from_dict, validate
 from .data import DataSet, load_dataset
+from .engine import uses_fused_step
 from .errors import ConfigError, RunDirError
 from .evaluator import Evaluation, Evaluator
 from .executors import LocalExecutor, TrainJob, resolve_device
@@ -151,7 +152,7 @@ def search(
                 raise ConfigError(f"--device: the run was made on {want!r} and would not give the same "
                                   f"results on {got!r}; resume with --device {want}")
             step = store.info["execution"].get("cpu_step")
-            if step and executor == "local" and step != ("fused" if fused.available() else "pytorch"):
+            if step and executor == "local" and step != _cpu_step(resolve_device(device), config.train):
                 log.warning("the run was trained with the %s CPU step and resumes with the other one: its "
                             "results may differ from an uninterrupted run's by float rounding", step)
         except BaseException:
@@ -170,7 +171,7 @@ def search(
         evaluator = Evaluator(config.space, data, config.train, s.lam, s.seed, executor=ex, early_stop=s.early_stop)
         if resume is None:
             rundir.make_run_dir(path)
-            store = RunStore.create(path, config.to_dict(), _info(data, evaluator))
+            store = RunStore.create(path, config.to_dict(), _info(data, evaluator, config.train))
         undo.pop_all()
     log.info("run directory: %s", path)
 
@@ -531,21 +532,21 @@ def space_info(config: RunConfig | None = None, data: DataSet | None = None) -> 
     }
 
 
-def _info(data: DataSet, evaluator: Evaluator) -> dict:
+def _info(data: DataSet, evaluator: Evaluator, train: TrainConfig) -> dict:
+    execution = {"device": evaluator.device.type}
+    if evaluator.device.type == "cpu" and isinstance(evaluator.executor, LocalExecutor):
+        execution["cpu_step"] = _cpu_step(evaluator.device, train)  # a cluster's nodes decide for themselves
     return {
         "dataset": _info_dataset(data),
         "nmax": evaluator.nmax,
-        "execution": {"device": evaluator.device.type, **_cpu_step(evaluator)},
+        "execution": execution,
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
     }
 
 
-def _cpu_step(evaluator: Evaluator) -> dict:
-    """Which training step a local CPU run uses (the fused C step or PyTorch operations: the
-    same results to float rounding only)."""
-    if evaluator.device.type != "cpu" or not isinstance(evaluator.executor, LocalExecutor):
-        return {}
-    return {"cpu_step": "fused" if fused.available() else "pytorch"}
+def _cpu_step(device: torch.device, train: TrainConfig) -> str:
+    """Which training step a local run's groups take: the fused C step or PyTorch operations."""
+    return "fused" if uses_fused_step(device, train) else "pytorch"
 
 
 def _info_dataset(data: DataSet) -> dict:

@@ -133,6 +133,12 @@ class _TorchOptimizer:
         self.opt.state.update(state)
 
 
+def uses_fused_step(device: torch.device, cfg: TrainConfig) -> bool:
+    """Whether groups trained on `device` with `cfg` take the fused C step (Adamax on a CPU,
+    where it builds) rather than PyTorch operations: the same results to float rounding."""
+    return device.type == "cpu" and cfg.optimizer == "adamax" and fused.available()
+
+
 def _optimizer(params: list[torch.Tensor], cfg: TrainConfig):
     if cfg.optimizer == "adamax":
         return FastAdamax(params, cfg.lr, cfg.weight_decay)
@@ -275,8 +281,10 @@ def train_group(
     failed: list[str | None] = [None] * len(candidates)
     members = list(range(len(candidates)))  # the candidate at each position of the group
     alive = torch.ones(len(members), dtype=torch.bool, device=device)
-    use_fused = device.type == "cpu" and isinstance(opt, FastAdamax) and fused.available()
-    steps = _FusedSteps(group, opt, cfg, alive) if use_fused else _TorchSteps(group, opt, onehot, alive)
+    if uses_fused_step(device, cfg):
+        steps = _FusedSteps(group, opt, cfg, alive)
+    else:
+        steps = _TorchSteps(group, opt, onehot, alive)
     step = 0
     for epoch in range(epochs):
         P = len(members)
