@@ -317,8 +317,7 @@ def compare(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RunDirError(f"--out: cannot make the folder {str(out)!r}: {e.strerror or e}") from None
-        with rundir.atomic_path(out / "compare.png", "--out") as tmp:
-            plot_regret({n: regret_curve(c, grid) for n, c in curves.items()}, grid, tmp)
+        plot_regret({n: regret_curve(c, grid) for n, c in curves.items()}, grid, out / "compare.png")
         with rundir.atomic_path(out / "compare.md", "--out") as tmp:
             tmp.write_text(compare_markdown(rows) + "\n", encoding="utf-8")
     return rows
@@ -506,8 +505,7 @@ def baseline(
         detail = {name: {k: v for k, v in r.metrics().items() if k not in ("history", "trainval_history")}
                   for name, r in results.items()}
         rundir.write_json(path / "baselines.json", {"config": config.to_dict(), "rows": rows, "baselines": detail})
-        with rundir.atomic_path(path / "baselines.png") as tmp:
-            plot_bars(rows, tmp)
+        plot_bars(rows, path / "baselines.png")
         if (path / "run.db").is_file() or (path / rundir.SUMMARY).is_file():
             report(path)  # a run folder: its report gains the Baselines section
     return rows

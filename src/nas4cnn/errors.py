@@ -19,3 +19,9 @@ class DataError(Nas4cnnError):
 
 class RunDirError(Nas4cnnError):
     """A run directory that cannot be written or read."""
+
+
+def option_prefix(what: str) -> str:
+    """The start of an error message about `what` (an option such as "--out"), or nothing
+    where the message needs no name (the command's only argument)."""
+    return f"{what}: " if what else ""

@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.ticker
 from matplotlib.figure import Figure
 
+from .rundir import atomic_path
 from .search import GenerationRecord
 from .train import EpochStats
 
@@ -19,12 +20,21 @@ def _figure(figsize: tuple[float, float], ncols: int = 1):
     return fig, fig.subplots(1, ncols)
 
 
-def _save(fig, axes, path: str | Path, fontsize: float | None = None) -> None:
+def _save(fig, axes, path, fontsize: float | None = None) -> None:
     for ax in axes:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=fontsize)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
+    _write(fig, path)
+
+
+def _write(fig, path) -> None:
+    """A PNG to `path` (written whole or not at all, see `rundir.atomic_path`) or to a file object."""
+    if not isinstance(path, (str, Path)):
+        fig.savefig(path, dpi=110, format="png")
+        return
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def plot_progression(records: Sequence[GenerationRecord], path: str | Path) -> None:
@@ -147,4 +157,4 @@ def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], 
     ax.set_ylabel("true class")
     ax.set_title("Confusion matrix (test split)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
+    _write(fig, path)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import RunDirError
+from .errors import RunDirError, option_prefix
 
 SUMMARY = "summary.json"
 EVALUATIONS = "evaluations.jsonl"
@@ -57,8 +57,7 @@ def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     except OSError as e:
-        prefix = f"{what}: " if what else ""
-        raise RunDirError(f"{prefix}cannot write {str(path)!r}: {e.strerror or e}") from None
+        raise RunDirError(f"{option_prefix(what)}cannot write {str(path)!r}: {e.strerror or e}") from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)

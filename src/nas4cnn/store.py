@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RunDirError
+from .errors import RunDirError, option_prefix
 
 try:
     import fcntl
@@ -124,10 +124,6 @@ def _from_num(x: float | None, missing: float) -> float:
     return missing if x is None else float(x)
 
 
-def _prefix(what: str) -> str:
-    return f"{what}: " if what else ""
-
-
 def _lock(run_dir: Path, what: str) -> int | None:
     """An exclusive lock on the run directory, held while the store is open and dropped by the
     kernel when the process ends however it ends: two processes never write one run."""
@@ -138,7 +134,7 @@ def _lock(run_dir: Path, what: str) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise RunDirError(f"{_prefix(what)}the run in {str(run_dir)!r} is in use by another nas4cnn process; "
+        raise RunDirError(f"{option_prefix(what)}the run in {str(run_dir)!r} is in use by another nas4cnn process; "
                           "wait for it to end, or stop it first") from None
     except OSError:  # a file system without locks
         pass
@@ -189,21 +185,20 @@ class RunStore:
         (the option, or "" where the run directory is the command's only argument)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
-            raise RunDirError(f"{_prefix(what)}no run directory {str(run_dir)!r}")
+            raise RunDirError(f"{option_prefix(what)}no run directory {str(run_dir)!r}")
         path = run_dir / FILENAME
         if not path.is_file():
-            raise RunDirError(f"{_prefix(what)}{str(run_dir)!r} has no {FILENAME}; is it a nas4cnn run directory?")
+            raise RunDirError(f"{option_prefix(what)}{str(run_dir)!r} has no {FILENAME}; "
+                              "is it a nas4cnn run directory?")
         lock = _lock(run_dir, what) if write else None
         try:
-            store = cls._open(path, what)
+            return cls._open(path, what, lock)
         except BaseException:
             cls._unlock(lock)
             raise
-        store._lock = lock
-        return store
 
     @classmethod
-    def _open(cls, path: Path, what: str) -> RunStore:
+    def _open(cls, path: Path, what: str, lock: int | None) -> RunStore:
         conn = None
         try:
             conn = cls._connect(path)
@@ -217,18 +212,19 @@ class RunStore:
                     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
                 version = str(SCHEMA_VERSION)
             if version != str(SCHEMA_VERSION):
-                raise RunDirError(f"{_prefix(what)}{str(path)!r} has store schema version {version!r}; "
+                raise RunDirError(f"{option_prefix(what)}{str(path)!r} has store schema version {version!r}; "
                                   f"this nas4cnn reads version {SCHEMA_VERSION}")
             for key in ("config", "config_hash", "status", "info"):
                 if key not in meta:
-                    raise RunDirError(f"{_prefix(what)}{str(path)!r} is damaged: its '{key}' record is missing")
-        except (sqlite3.Error, RunDirError) as e:
+                    raise RunDirError(f"{option_prefix(what)}{str(path)!r} is damaged: its '{key}' record is missing")
+        except sqlite3.Error as e:
             if conn is not None:
                 conn.close()
-            if isinstance(e, RunDirError):
-                raise
-            raise RunDirError(f"{_prefix(what)}{str(path)!r} is not a readable run store ({e})") from None
-        return cls(path, conn)
+            raise RunDirError(f"{option_prefix(what)}{str(path)!r} is not a readable run store ({e})") from None
+        except RunDirError:
+            conn.close()
+            raise
+        return cls(path, conn, lock)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:

@@ -83,15 +83,12 @@ def write_outputs(run_dir: str | Path, store: RunStore) -> dict:
         for generation, e in history.evaluations:
             f.write(json.dumps({"generation": generation, **e.to_dict()}) + "\n")
     if history.records:
-        with rundir.atomic_path(run_dir / rundir.PROGRESSION_PNG) as tmp:
-            plot_progression(history.records, tmp)
-    with rundir.atomic_path(run_dir / rundir.PARETO_PNG) as tmp:
-        plot_pareto([(e.params, e.val_error) for e in evaluations if e.status == "ok" and e.epochs is None],
-                    summary["pareto_front"], summary["best"], tmp)
+        plot_progression(history.records, run_dir / rundir.PROGRESSION_PNG)
+    plot_pareto([(e.params, e.val_error) for e in evaluations if e.status == "ok" and e.epochs is None],
+                summary["pareto_front"], summary["best"], run_dir / rundir.PARETO_PNG)
     final = summary["final"]
     if final:
         curves = [EpochStats(**h) for h in final["history"]]
-        with rundir.atomic_path(run_dir / rundir.CURVES_PNG) as tmp:
-            plot_curves(curves, final["test_nll"], final["test_error"], tmp)
+        plot_curves(curves, final["test_nll"], final["test_error"], run_dir / rundir.CURVES_PNG)
     rundir.write_json(run_dir / rundir.SUMMARY, summary)
     return summary
