@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import nas4cnn
-from nas4cnn.baselines import PUBLISHED
-from nas4cnn.config import RunConfig
+from nas4cnn.core.config import RunConfig
+from nas4cnn.final.baselines import PUBLISHED
 
 SEED_BEST = "2,0,0,1,6"  # the seed's published best architecture
 
@@ -35,12 +35,12 @@ def main() -> None:
         config = RunConfig.recipe(recipe).override("search", final_repeats=k)
         flag = " --recipe seed" if recipe == "seed" else ""
         start = time.perf_counter()
-        run = nas4cnn.search(config, out=out / f"search-{recipe}")
+        run = nas4cnn.search.loop(config, out=out / f"search-{recipe}")
         f = run.summary["final"]
         rows.append((f"search ({recipe} recipe) → {f['arch']}",
                      f"`nas4cnn search{flag} --repeats {k}`", fmt(f), f"{time.perf_counter() - start:.0f}"))
         start = time.perf_counter()
-        m = nas4cnn.train(SEED_BEST, config).metrics()
+        m = nas4cnn.nn.train(SEED_BEST, config).metrics()
         rows.append((f"seed's best {m['arch']} ({recipe} recipe)", f"`nas4cnn train --genotype {SEED_BEST}{flag} "
                      f"--repeats {k}`", fmt(m), f"{time.perf_counter() - start:.0f}"))
         start = time.perf_counter()

@@ -32,14 +32,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from seed_way import SeedWayEvaluator, evaluate_seed_way, loaders  # noqa: E402
 
-from nas4cnn.config import RunConfig  # noqa: E402
-from nas4cnn.data import load_digits  # noqa: E402
-from nas4cnn.engine import Candidate, train_group  # noqa: E402
-from nas4cnn.evaluator import Evaluator  # noqa: E402
-from nas4cnn.model import count_params, max_params  # noqa: E402
-from nas4cnn.objective import objective  # noqa: E402
-from nas4cnn.search import run_search  # noqa: E402
-from nas4cnn.space import SearchSpace  # noqa: E402
+from nas4cnn.core.config import RunConfig  # noqa: E402
+from nas4cnn.core.objective import objective  # noqa: E402
+from nas4cnn.core.space import SearchSpace  # noqa: E402
+from nas4cnn.data.dataset import load_digits  # noqa: E402
+from nas4cnn.nn.engine import Candidate, train_group  # noqa: E402
+from nas4cnn.nn.model import count_params, max_params  # noqa: E402
+from nas4cnn.search.evaluator import Evaluator  # noqa: E402
+from nas4cnn.search.loop import run_search  # noqa: E402
 
 
 class PeakMemory:

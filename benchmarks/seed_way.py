@@ -15,9 +15,9 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from nas4cnn.model import ACTIVATION_LAYERS, build_model, count_params
-from nas4cnn.objective import objective
-from nas4cnn.space import Architecture
+from nas4cnn.core.objective import objective
+from nas4cnn.core.space import Architecture
+from nas4cnn.nn.model import ACTIVATION_LAYERS, build_model, count_params
 
 
 class Digits(Dataset):
@@ -123,7 +123,7 @@ class SeedWayEvaluator:
         trained every candidate for the configured epochs."""
         import time
 
-        from nas4cnn.evaluator import Evaluation
+        from nas4cnn.search.evaluator import Evaluation
 
         out = []
         for g in genotypes:

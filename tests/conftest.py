@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas4cnn.data import DataSet
+from nas4cnn.data.dataset import DataSet
 
 
 def make_dataset(shape=(1, 8, 8), num_classes=3, n=(60, 30, 30), seed=0, name="fixture") -> DataSet:
@@ -32,7 +32,7 @@ def _threads():
 def require_fused() -> None:
     """Skip a test of the fused CPU step where it cannot be built (no C compiler); in CI
     (NAS4CNN_REQUIRE_FUSED=1) fail instead."""
-    from nas4cnn import fused
+    from nas4cnn.nn import fused
 
     if fused.library() is None:
         why = "the fused CPU step cannot be built here (see the log)"

@@ -13,10 +13,10 @@ import torch
 from conftest import make_dataset, require_fused
 
 from nas4cnn import api
-from nas4cnn.config import RunConfig
-from nas4cnn.errors import ConfigError, RunDirError
-from nas4cnn.store import RunStore
-from nas4cnn.tabulate import Table
+from nas4cnn.core.config import RunConfig
+from nas4cnn.core.errors import ConfigError, RunDirError
+from nas4cnn.search.store import RunStore
+from nas4cnn.tables.tabulate import Table
 
 TINY = (RunConfig().override("search", generations=1, population=2, final_epochs=1, seed=3)
         .override("train", epochs=1))
@@ -77,7 +77,7 @@ def test_damaged_tables_are_named(tmp_path):
 def test_settings_out_of_range_are_refused():
     with pytest.raises(ConfigError, match=r"split_seed \(--split-seed\) must be an integer in 0..4294967295"):
         RunConfig().override("data", split_seed=2**32)
-    from nas4cnn.space import SearchSpace
+    from nas4cnn.core.space import SearchSpace
 
     for bad in (3, "k3"):
         with pytest.raises(ConfigError, match="space.conv: expected a list of names"):
@@ -106,7 +106,7 @@ def test_loading_a_model_onto_a_missing_gpu_says_so(unfinished):
 
 
 def test_importing_nas4cnn_leaves_the_plotting_backend_alone():
-    code = "import matplotlib; matplotlib.use('svg'); import nas4cnn, nas4cnn.plots; print(matplotlib.get_backend())"
+    code = "import matplotlib; matplotlib.use('svg'); import nas4cnn, nas4cnn.outputs.plots; print(matplotlib.get_backend())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "svg", r.stderr
 

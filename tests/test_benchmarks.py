@@ -7,8 +7,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 from seed_way import SeedWayEvaluator  # noqa: E402
 
-from nas4cnn.config import RunConfig  # noqa: E402
-from nas4cnn.search import run_search  # noqa: E402
+from nas4cnn.core.config import RunConfig  # noqa: E402
+from nas4cnn.search.loop import run_search  # noqa: E402
 
 
 def test_seed_way_evaluator_drives_a_search():

@@ -7,9 +7,10 @@ import sys
 import pytest
 import torch
 
-from nas4cnn import load_run, rundir
+from nas4cnn import load_run
 from nas4cnn.cli import main
-from nas4cnn.errors import RunDirError
+from nas4cnn.core import rundir
+from nas4cnn.core.errors import RunDirError
 
 SMALL = ["--generations", "2", "--population", "4", "--epochs", "1", "--final-epochs", "2", "--quiet"]
 
@@ -46,9 +47,9 @@ def test_small_search_end_to_end(tmp_path):
     assert min(x["objective"] for x in lines) == pytest.approx(s["best"]["objective"])
 
     # the saved model rebuilds and, with its input normalisation, gives the reported test error
-    from nas4cnn.checkpoint import load_bundle
-    from nas4cnn.data import Split, load_digits
-    from nas4cnn.train import evaluate
+    from nas4cnn.data.dataset import Split, load_digits
+    from nas4cnn.nn.checkpoint import load_bundle
+    from nas4cnn.nn.train import evaluate
 
     run = load_run(out)
     norm = load_bundle(out / "model.pt").normalization
@@ -169,7 +170,7 @@ def test_unwritable_outputs_are_refused_before_the_work(tmp_path, monkeypatch, c
     def work(*args, **kwargs):
         raise AssertionError("the work started before the output was checked")
 
-    monkeypatch.setattr(importlib.import_module("nas4cnn.tabulate"), "tabulate", work)
+    monkeypatch.setattr(importlib.import_module("nas4cnn.tables.tabulate"), "tabulate", work)
     monkeypatch.setattr("nas4cnn.api._replay_pool", work)
     for args in (["tabulate", "--epochs", "1", "--seeds", "1", "--out", str(blocked / "t.json.gz")],
                  ["compare", "--repeats", "1", "--out", str(blocked / "c")],

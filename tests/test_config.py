@@ -1,7 +1,7 @@
 import pytest
 
-from nas4cnn.config import RunConfig, load_config
-from nas4cnn.errors import ConfigError
+from nas4cnn.core.config import RunConfig, load_config
+from nas4cnn.core.errors import ConfigError
 
 
 def write(tmp_path, text):
@@ -68,7 +68,7 @@ def test_override_validates():
 
 
 def test_a_config_stored_before_the_recipe_existed_reads_as_the_seeds_recipe():
-    from nas4cnn.config import config_from_dict
+    from nas4cnn.core.config import config_from_dict
 
     stored = RunConfig.recipe("seed").to_dict()
     for key in ("scaling", "schedule", "aug_shift", "aug_rotate", "aug_scale"):

@@ -25,13 +25,13 @@ import pytest
 import torch
 
 from nas4cnn.cli import main
-from nas4cnn.config import DataConfig, config_from_dict
-from nas4cnn.data import load_dataset
-from nas4cnn.errors import DataError
-from nas4cnn.model import max_params
-from nas4cnn.sources import download
-from nas4cnn.sources.idx import read_idx
-from nas4cnn.sources.splits import hold_out
+from nas4cnn.core.config import DataConfig, config_from_dict
+from nas4cnn.core.errors import DataError
+from nas4cnn.data.dataset import load_dataset
+from nas4cnn.data.sources import download
+from nas4cnn.data.sources.idx import read_idx
+from nas4cnn.data.sources.splits import hold_out
+from nas4cnn.nn.model import max_params
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")

@@ -8,12 +8,12 @@ import pytest
 from test_engine import SPACE, assert_same_weights
 from test_resume import cli, evaluation_lines, numbers
 
-from nas4cnn.config import TrainConfig
-from nas4cnn.early_stop import MIN_HISTORY, StopRule, checkpoints
-from nas4cnn.engine import Candidate, train_group
-from nas4cnn.tabulate import Table
+from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.early_stop import MIN_HISTORY, StopRule, checkpoints
+from nas4cnn.nn.engine import Candidate, train_group
+from nas4cnn.tables.tabulate import Table
 
-compare = importlib.import_module("nas4cnn.compare")
+compare = importlib.import_module("nas4cnn.tables.compare")
 
 
 def test_checkpoints_are_the_quarters():

@@ -10,12 +10,20 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_datasets import TINY_SPACE, _no_home_cache, run_cli, write_cifar, write_folder, write_idx_set, write_npz  # noqa: F401  (_no_home_cache: the autouse fixture, a per-test data cache)
+from test_datasets import (  # noqa: F401  (_no_home_cache: the autouse fixture, a per-test data cache)
+    TINY_SPACE,
+    _no_home_cache,
+    run_cli,
+    write_cifar,
+    write_folder,
+    write_idx_set,
+    write_npz,
+)
 
-from nas4cnn.checkpoint import load_bundle
-from nas4cnn.config import config_from_dict
-from nas4cnn.data import load_dataset
-from nas4cnn.export import read_metadata
+from nas4cnn.core.config import config_from_dict
+from nas4cnn.data.dataset import load_dataset
+from nas4cnn.nn.checkpoint import load_bundle
+from nas4cnn.outputs.export import read_metadata
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated upstream
 

@@ -3,13 +3,13 @@ import torch
 import torch.nn.functional as F
 from conftest import make_dataset, require_fused
 
-from nas4cnn import fused, stacked
-from nas4cnn.config import TrainConfig
-from nas4cnn.engine import Candidate, FastAdamax, make_groups, train_group
-from nas4cnn.model import build_model
-from nas4cnn.space import SearchSpace
-from nas4cnn.stacked import StackedGroup, group_key
-from nas4cnn.train import train_model
+from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.space import SearchSpace
+from nas4cnn.nn import fused, stacked
+from nas4cnn.nn.engine import Candidate, FastAdamax, make_groups, train_group
+from nas4cnn.nn.model import build_model
+from nas4cnn.nn.stacked import StackedGroup, group_key
+from nas4cnn.nn.train import train_model
 
 SPACE = SearchSpace()
 # every activation, both kernels, several widths, all pooling kinds, two filter counts
@@ -157,10 +157,10 @@ def test_a_diverging_candidate_fails_alone(small_data, monkeypatch, engine):
                 m.linear2.bias.fill_(float("inf"))
         return m
 
-    monkeypatch.setattr("nas4cnn.engine.build_model", build)
+    monkeypatch.setattr("nas4cnn.nn.engine.build_model", build)
     group, hists, failed = train_group([good, bad], small_data, cfg, 2, seed=0)
     assert failed[0] is None and failed[1].startswith("loss became") and "epoch 1, step 1" in failed[1]
-    monkeypatch.setattr("nas4cnn.engine.build_model", real_build)
+    monkeypatch.setattr("nas4cnn.nn.engine.build_model", real_build)
     solo_group, solo_hists, _ = train_group([good], small_data, cfg, 2, seed=0)
     for p, q in zip(group.extract()[0].parameters(), solo_group.extract()[0].parameters()):
         assert torch.allclose(p, q, atol=1e-6)
@@ -169,7 +169,7 @@ def test_a_diverging_candidate_fails_alone(small_data, monkeypatch, engine):
 
 
 def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
-    from nas4cnn.executors import TrainJob, run_group
+    from nas4cnn.search.executors import TrainJob, run_group
 
     cands = [Candidate(SPACE.decode((1, 0, i % 5, 1, i)), i) for i in range(4)]
     too_big = cands[2]
@@ -180,7 +180,7 @@ def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
         return real(group, *args, **kw)
 
-    monkeypatch.setattr("nas4cnn.executors.local.train_group", fake)
+    monkeypatch.setattr("nas4cnn.search.executors.local.train_group", fake)
     res = run_group(small_data, TrainJob(TrainConfig(), 1, 0), cands, {})
     assert res.failed == [None, None, "out of memory on cpu", None]
     assert [v == v for v in res.val_error] == [True, True, False, True]

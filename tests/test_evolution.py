@@ -3,8 +3,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from nas4cnn.errors import ConfigError
-from nas4cnn.space import SearchSpace
+from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.space import SearchSpace
 from nas4cnn.strategies import STRATEGIES, make_strategy
 from nas4cnn.strategies.evolution import Evolution, mutate_one_gene, one_point_crossover
 

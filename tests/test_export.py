@@ -12,14 +12,14 @@ import torch
 from PIL import Image
 
 from nas4cnn import Prediction, api, export, predict
-from nas4cnn.checkpoint import load_bundle, save_model
 from nas4cnn.cli import main
-from nas4cnn.errors import ConfigError, RunDirError
-from nas4cnn.export import _export, read_metadata
-from nas4cnn.model import build_model
-from nas4cnn.predict import read_image, read_inputs
-from nas4cnn.preprocess import Normalization
-from nas4cnn.space import SearchSpace
+from nas4cnn.core.errors import ConfigError, RunDirError
+from nas4cnn.core.space import SearchSpace
+from nas4cnn.data.preprocess import Normalization
+from nas4cnn.nn.checkpoint import load_bundle, save_model
+from nas4cnn.nn.model import build_model
+from nas4cnn.outputs.export import _export, read_metadata
+from nas4cnn.outputs.predict import read_image, read_inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated upstream
 
@@ -236,7 +236,7 @@ def test_predict_16bit_png_uses_the_full_range(runs, tmp_path):
 
 def test_images_read_as_the_folder_data_source_reads_them(images):
     """A model trained on `folder:` images sees the same pixels from `predict`."""
-    folder = pytest.importorskip("nas4cnn.sources.folder")
+    folder = pytest.importorskip("nas4cnn.data.sources.folder")
     for name in ("grey20.png", "rgb48x40.jpg", "rgb32.png"):
         train_rgb = folder.read_image(images / name, 24).transpose(2, 0, 1).astype(np.float32)
         np.testing.assert_array_equal(read_image(images / name, (3, 24, 24), 255.0), train_rgb)
@@ -260,7 +260,7 @@ def test_predict_npz_and_arrays(runs, images):
 
 
 def test_predict_warns_about_values_outside_the_range(runs, caplog):
-    with caplog.at_level("WARNING", logger="nas4cnn.predict"):
+    with caplog.at_level("WARNING", logger="nas4cnn.outputs.predict"):
         (p,) = predict(runs["grey"], np.full((1, 8, 8), 200.0))
     assert "values span 200..200 but the model expects raw pixel values in 0..16" in caplog.text
     with pytest.raises(ConfigError, match="no inputs"):
@@ -427,7 +427,7 @@ def test_errors_in_a_real_process(runs, bad):
 def test_real_trained_run_end_to_end(tmp_path, capsys):
     """`nas4cnn train --out`, then export and predict: predict on the test split gives the reported test
     error, and the ONNX file gives the same classes."""
-    from nas4cnn.data import load_digits
+    from nas4cnn.data.dataset import load_digits
 
     result = api.train("2,0,0,1,6", epochs=1, out=tmp_path / "run")
     test = load_digits().test

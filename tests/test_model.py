@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from nas4cnn.errors import ConfigError
-from nas4cnn.model import build_model, check_space_fits, count_params, max_params
-from nas4cnn.space import SearchSpace
+from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.space import SearchSpace
+from nas4cnn.nn.model import build_model, check_space_fits, count_params, max_params
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (2, 5, 7)]
 

@@ -1,6 +1,6 @@
 import pytest
 
-from nas4cnn.objective import objective
+from nas4cnn.core.objective import objective
 
 
 def test_objective_is_error_plus_weighted_size():

@@ -7,13 +7,13 @@ import sys
 import pytest
 import torch
 
-from nas4cnn.augment import Augmentation
-from nas4cnn.checkpoint import load_bundle
-from nas4cnn.config import RunConfig, TrainConfig, load_config
-from nas4cnn.data import Split
-from nas4cnn.final import EarlyStopping, architecture, train_network
-from nas4cnn.space import SearchSpace
-from nas4cnn.train import EpochStats, evaluate
+from nas4cnn.core.config import RunConfig, TrainConfig, load_config
+from nas4cnn.core.space import SearchSpace
+from nas4cnn.data.augment import Augmentation
+from nas4cnn.data.dataset import Split
+from nas4cnn.final.training import EarlyStopping, architecture, train_network
+from nas4cnn.nn.checkpoint import load_bundle
+from nas4cnn.nn.train import EpochStats, evaluate
 
 PLAIN = TrainConfig(aug_shift=0, aug_rotate=0, aug_scale=0)
 
@@ -125,7 +125,7 @@ def test_train_repeats_reports_mean_spread_and_seeds(tmp_path):
     assert len(set(nlls)) == 3 and m["test_nll"] == nlls[0]
     assert m["trainval_epochs"] == 2 and all(math.isfinite(v) for v in nlls)
     # the saved model is the first seed's, with its normalisation: it gives the reported figures
-    from nas4cnn.data import load_digits
+    from nas4cnn.data.dataset import load_digits
 
     bundle = load_bundle(tmp_path / "t" / "model.pt")
     test = load_digits().test

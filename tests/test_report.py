@@ -14,10 +14,10 @@ from conftest import make_dataset
 
 from nas4cnn import api, rebuild, report
 from nas4cnn.cli import main
-from nas4cnn.config import RunConfig
-from nas4cnn.errors import RunDirError
-from nas4cnn.report import load, networks, render
-from nas4cnn.store import RunStore
+from nas4cnn.core.config import RunConfig
+from nas4cnn.core.errors import RunDirError
+from nas4cnn.outputs.report import load, networks, render
+from nas4cnn.search.store import RunStore
 
 NAME = '<script>alert("x")</script> & co'  # a data set name that must come out as text
 CLASSES = ("a<b", "c&d", '"e"')
@@ -153,7 +153,7 @@ def test_metrics_and_timing_tables(run_dir):
 
 
 def test_class_names_come_from_the_model(run_dir):
-    from nas4cnn.report import class_names
+    from nas4cnn.outputs.report import class_names
 
     summary, _ = load(run_dir)
     assert class_names(run_dir, summary) == list(CLASSES)
@@ -311,7 +311,7 @@ def test_baselines_section(tmp_path, capsys, caplog):
     # an unreadable baselines.json: a warning, the chart alone
     (run / "baselines.json").write_text("{not json")
     (run / "baselines.png").write_bytes(png)
-    with caplog.at_level("WARNING", logger="nas4cnn.report"):
+    with caplog.at_level("WARNING", logger="nas4cnn.outputs.report"):
         page = Page(report(run).read_text(encoding="utf-8"))
     assert "cannot read" in caplog.text and "baselines.json" in caplog.text
     assert page.h2 == with_baselines and len(page.images) == 5

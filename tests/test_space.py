@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from nas4cnn.errors import ConfigError, GenotypeError
-from nas4cnn.space import SearchSpace
+from nas4cnn.core.errors import ConfigError, GenotypeError
+from nas4cnn.core.space import SearchSpace
 
 
 def test_default_space_matches_the_seed():

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from nas4cnn.space import SearchSpace
+from nas4cnn.core.space import SearchSpace
 from nas4cnn.strategies import STRATEGIES, make_strategy
 from nas4cnn.strategies.local_search import neighbours
 from nas4cnn.strategies.nsga2 import pareto_front
@@ -104,7 +104,7 @@ def test_hyperband_around_a_strategy_draws_brackets_from_it_and_tells_it_the_res
 
 
 def test_config_names_every_registered_strategy():
-    from nas4cnn.config import STRATEGIES as CONFIG_STRATEGIES
+    from nas4cnn.core.config import STRATEGIES as CONFIG_STRATEGIES
 
     assert set(CONFIG_STRATEGIES) == set(STRATEGIES)
 
@@ -181,7 +181,7 @@ def test_tabulate_then_compare(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "24 networks x 2 seeds x 2 epochs" in r.stdout  # 2 conv x 2 act x 3 distinct pools x 2 widths
 
-    from nas4cnn.tabulate import Table
+    from nas4cnn.tables.tabulate import Table
 
     t = Table.load(table)
     assert t.val_error.shape == (2, 24, 2) and ((t.val_error >= 0) & (t.val_error <= 1)).all()

@@ -1,10 +1,10 @@
 import torch
 
-from nas4cnn.config import TrainConfig
-from nas4cnn.evaluator import Evaluator
-from nas4cnn.model import build_model
-from nas4cnn.space import SearchSpace
-from nas4cnn.train import Prepared, epoch_batches, evaluate, lr_factor, train_model
+from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.space import SearchSpace
+from nas4cnn.nn.model import build_model
+from nas4cnn.nn.train import Prepared, epoch_batches, evaluate, lr_factor, train_model
+from nas4cnn.search.evaluator import Evaluator
 
 
 def test_batches_cover_the_data_once_and_depend_on_seed_and_epoch():

@@ -1,6 +1,6 @@
 """nas4cnn: evolutionary architecture search for small CNN image classifiers."""
 
-from .api import (
+from nas4cnn.api import (
     Interrupted,
     Prediction,
     Run,
@@ -17,11 +17,11 @@ from .api import (
     tabulate,
     train,
 )
-from .checkpoint import load_bundle, load_model
-from .config import RunConfig, load_config
-from .data import DataSet, load_dataset
-from .errors import Nas4cnnError
-from .space import SearchSpace
+from nas4cnn.core.config import RunConfig, load_config
+from nas4cnn.core.errors import Nas4cnnError
+from nas4cnn.core.space import SearchSpace
+from nas4cnn.data.dataset import DataSet, load_dataset
+from nas4cnn.nn.checkpoint import load_bundle, load_model
 
 __version__ = "0.1.0"
 

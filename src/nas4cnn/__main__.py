@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from nas4cnn.cli import main
 
 sys.exit(main())

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import inspect
 
-from ..errors import ConfigError
-from ..seeding import derive_seed
-from ..space import SearchSpace
-from .base import Strategy
-from .best_first import BestFirst
-from .evolution import Evolution
-from .grid import GridSearch
-from .hyperband import Hyperband
-from .local_search import LocalSearch
-from .nsga2 import NSGA2
-from .random_search import RandomSearch
-from .regularized import RegularizedEvolution
-from .tpe import OptunaTPE
+from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.seeding import derive_seed
+from nas4cnn.core.space import SearchSpace
+from nas4cnn.strategies.base import Strategy
+from nas4cnn.strategies.best_first import BestFirst
+from nas4cnn.strategies.evolution import Evolution
+from nas4cnn.strategies.grid import GridSearch
+from nas4cnn.strategies.hyperband import Hyperband
+from nas4cnn.strategies.local_search import LocalSearch
+from nas4cnn.strategies.nsga2 import NSGA2
+from nas4cnn.strategies.random_search import RandomSearch
+from nas4cnn.strategies.regularized import RegularizedEvolution
+from nas4cnn.strategies.tpe import OptunaTPE
 
 # Strategies Hyperband can run around (`hyperband+NAME`): single-objective, batch by batch.
 HYPERBAND_INNER = ("evolution", "regularized-evolution", "local-search", "best-first")

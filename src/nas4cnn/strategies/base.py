@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..space import Genotype
+from nas4cnn.core.space import Genotype
 
 
 class Strategy(Protocol):

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..space import Genotype, SearchSpace
-from .local_search import neighbours
+from nas4cnn.core.space import Genotype, SearchSpace
+from nas4cnn.strategies.local_search import neighbours
 
 
 class BestFirst:

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..space import Genotype, SearchSpace
+from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.space import Genotype, SearchSpace
 
 
 def one_point_crossover(a: Genotype, b: Genotype, rng: np.random.Generator) -> tuple[Genotype, Genotype]:

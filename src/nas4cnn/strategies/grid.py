@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..space import Genotype, SearchSpace
+from nas4cnn.core.space import Genotype, SearchSpace
 
 
 class GridSearch:

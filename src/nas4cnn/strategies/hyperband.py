@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..space import Genotype, SearchSpace
-from .base import Strategy
+from nas4cnn.core.space import Genotype, SearchSpace
+from nas4cnn.strategies.base import Strategy
 
 
 @dataclass(frozen=True)

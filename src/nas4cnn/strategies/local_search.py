@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..space import Genotype, SearchSpace
+from nas4cnn.core.space import Genotype, SearchSpace
 
 
 def neighbours(space: SearchSpace, g: Genotype) -> list[Genotype]:

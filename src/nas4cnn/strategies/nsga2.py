@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..space import Genotype, SearchSpace
-from .evolution import mutate_one_gene, one_point_crossover
+from nas4cnn.core.space import Genotype, SearchSpace
+from nas4cnn.strategies.evolution import mutate_one_gene, one_point_crossover
 
 Point = tuple[Genotype, float, float]  # genotype, val_error, params
 

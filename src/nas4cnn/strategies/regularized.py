@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..space import Genotype, SearchSpace
-from .evolution import mutate_one_gene
+from nas4cnn.core.space import Genotype, SearchSpace
+from nas4cnn.strategies.evolution import mutate_one_gene
 
 
 class RegularizedEvolution:

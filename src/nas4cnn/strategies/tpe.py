@@ -8,8 +8,8 @@ import math
 import pickle
 from collections.abc import Sequence
 
-from ..errors import ConfigError
-from ..space import GENES, Genotype, SearchSpace
+from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.space import GENES, Genotype, SearchSpace
 
 
 class OptunaTPE:

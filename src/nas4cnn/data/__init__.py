@@ -1,0 +1,1 @@
+"""Data sets: loading, splits, input scaling and augmentation."""

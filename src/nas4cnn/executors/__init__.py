@@ -1,5 +1,0 @@
-"""Executors run groups of candidates somewhere and return their scores."""
-
-from .local import GroupResult, LocalExecutor, TrainJob, default_workers, resolve_device, run_group
-
-__all__ = ["GroupResult", "LocalExecutor", "TrainJob", "default_workers", "resolve_device", "run_group"]

@@ -1,0 +1,1 @@
+"""The final model: trained from scratch with all the data, repeats and baselines."""

@@ -1,0 +1,1 @@
+"""Networks and their training: the model, the plain loop, the population-batched engine."""

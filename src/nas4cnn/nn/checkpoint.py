@@ -1,0 +1,129 @@
+"""Save a trained network with everything needed to rebuild it, and load it back."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nas4cnn.core.errors import ConfigError, RunDirError
+from nas4cnn.core.rundir import atomic_path
+from nas4cnn.core.space import Architecture
+from nas4cnn.data.preprocess import Normalization
+from nas4cnn.nn.model import CNN, build_model
+
+FORMAT = "nas4cnn-model/1"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A saved network with what it needs around it: the input map and the class names.
+
+    Raw images (pixel values in 0..pixel_max, as the data set stores them) go through
+    `normalization`, then `model`, whose output is log-probabilities over `class_names`.
+    """
+
+    model: CNN
+    genotype: tuple[int, ...]
+    arch_name: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    normalization: Normalization
+    pixel_max: float
+    config: dict | None
+
+
+def save_model(
+    model: CNN,
+    path: str | Path,
+    genotype,
+    normalization: Normalization | None = None,
+    class_names: tuple[str, ...] = (),
+    pixel_max: float = 255.0,
+    extra: dict | None = None,
+) -> None:
+    path = Path(path)
+    normalization = normalization or Normalization.identity(model.input_shape[0])
+    payload = {
+        "format": FORMAT,
+        "arch": model.arch.to_dict(),
+        "arch_name": model.arch.name,
+        "genotype": list(genotype),
+        "input_shape": list(model.input_shape),
+        "num_classes": model.num_classes,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "normalization": normalization.to_dict(),
+        "class_names": list(class_names) or [str(i) for i in range(model.num_classes)],
+        "pixel_max": float(pixel_max),
+        **(extra or {}),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: str | Path, map_location: str = "cpu") -> CNN:
+    """Rebuild the saved network (in eval mode) from a `model.pt` written by `save_model`."""
+    return load_bundle(path, map_location).model
+
+
+def load_bundle(path: str | Path, map_location: str = "cpu") -> Bundle:
+    """The saved network (in eval mode) with its input normalisation and class names."""
+    path = Path(path)
+    if torch.device(map_location).type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"map_location: {map_location!r} was asked for but PyTorch sees no CUDA GPU")
+    try:
+        with warnings.catch_warnings():  # the weights-only unpickler warns about foreign pickles
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise RunDirError(f"model: no such file {str(path)!r}") from None
+    except Exception as e:  # a corrupt or foreign file; torch's own messages span lines and advise unsafe loading
+        raise _unreadable(path, _why(path, e)) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise _unreadable(path, f"a PyTorch file, but not a model saved by nas4cnn ({FORMAT})")
+    try:
+        return _rebuild(payload)
+    except Exception as e:  # the right format tag over missing or mismatched contents
+        raise _unreadable(path, f"damaged contents: {type(e).__name__}") from None
+
+
+def _unreadable(path: Path, why: str) -> RunDirError:
+    return RunDirError(f"model: {str(path)!r} is not a readable nas4cnn model ({why})")
+
+
+def _why(path: Path, e: Exception) -> str:
+    """A short reason for torch.load's failure, without torch's text."""
+    if isinstance(e, IsADirectoryError):
+        return "it is a folder"
+    if isinstance(e, OSError):
+        return e.strerror or type(e).__name__
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    if not head:
+        return "the file is empty"
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive
+        return "not a PyTorch model file"
+    return "a damaged PyTorch file, or one holding more than tensors and plain values"
+
+
+def _rebuild(payload: dict) -> Bundle:
+    arch = Architecture.from_dict(payload["arch"])
+    model = build_model(arch, tuple(payload["input_shape"]), payload["num_classes"])
+    model.load_state_dict(payload["state_dict"])
+    c = int(payload["input_shape"][0])
+    return Bundle(
+        model=model.eval(),
+        genotype=tuple(payload["genotype"]),
+        arch_name=payload["arch_name"],
+        input_shape=tuple(payload["input_shape"]),
+        class_names=tuple(payload.get("class_names") or (str(i) for i in range(payload["num_classes"]))),
+        normalization=Normalization.from_dict(payload["normalization"]) if "normalization" in payload
+        else Normalization.identity(c),
+        pixel_max=float(payload.get("pixel_max", 255.0)),
+        config=payload.get("config"),
+    )

@@ -1,0 +1,99 @@
+"""Build a network from an architecture and the data's shape; count its parameters."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.space import Architecture, SearchSpace
+
+InputShape = tuple[int, int, int]  # channels, height, width
+
+ACTIVATION_LAYERS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,
+    "elu": nn.ELU,
+}
+
+
+def feature_hw(arch: Architecture, height: int, width: int) -> tuple[int, int]:
+    """Spatial size after the convolution and the pooling (floor division, as PyTorch)."""
+    c = arch.conv
+    h = (height + 2 * c.padding - c.kernel) // c.stride + 1
+    w = (width + 2 * c.padding - c.kernel) // c.stride + 1
+    return h // arch.pooling.size, w // arch.pooling.size
+
+
+def count_params(arch: Architecture, input_shape: InputShape, num_classes: int) -> int:
+    channels, height, width = input_shape
+    h, w = feature_hw(arch, height, width)
+    conv = arch.filters * channels * arch.conv.kernel**2 + arch.filters
+    linear1 = arch.filters * h * w * arch.linear + arch.linear
+    linear2 = arch.linear * num_classes + num_classes
+    return conv + linear1 + linear2
+
+
+def check_space_fits(space: SearchSpace, input_shape: InputShape) -> None:
+    """Every conv/pooling combination must leave at least a 1x1 feature map."""
+    _, height, width = input_shape
+    probe = space.decode((0,) * 5)
+    for conv, pool in itertools.product(space.conv, space.pooling):
+        arch = Architecture(probe.filters, conv, probe.activation, pool, probe.linear)
+        h, w = feature_hw(arch, height, width)
+        if h < 1 or w < 1:
+            raise ConfigError(
+                f"space: conv '{conv.label}' with pooling '{pool.label}' leaves no features on "
+                f"{height}x{width} inputs; remove one of them or use larger images"
+            )
+
+
+def max_params(space: SearchSpace, input_shape: InputShape, num_classes: int) -> int:
+    """Nmax: the largest parameter count in the space for this input shape (activation adds none)."""
+    act = space.activation[0]
+    return max(
+        count_params(Architecture(f, c, act, p, n), input_shape, num_classes)
+        for f, c, p, n in itertools.product(space.filters, space.conv, space.pooling, space.linear)
+    )
+
+
+class CNN(nn.Module):
+    """Conv2d -> f -> Pool -> Flatten -> Linear 1 -> f -> Linear 2 -> LogSoftmax."""
+
+    def __init__(self, arch: Architecture, input_shape: InputShape, num_classes: int):
+        super().__init__()
+        channels, height, width = input_shape
+        h, w = feature_hw(arch, height, width)
+        c, p = arch.conv, arch.pooling
+        self.arch = arch
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.conv = nn.Conv2d(channels, arch.filters, c.kernel, stride=c.stride, padding=c.padding)
+        self.act = ACTIVATION_LAYERS[arch.activation]()
+        if p.is_identity:
+            self.pool: nn.Module = nn.Identity()
+        elif p.kind == "avg":
+            self.pool = nn.AvgPool2d(p.size)
+        else:
+            self.pool = nn.MaxPool2d(p.size)
+        self.linear1 = nn.Linear(arch.filters * h * w, arch.linear)
+        self.linear2 = nn.Linear(arch.linear, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.act(self.conv(x)))
+        x = self.act(self.linear1(x.flatten(1)))
+        return torch.log_softmax(self.linear2(x), dim=1)
+
+
+def build_model(arch: Architecture, input_shape: InputShape, num_classes: int, seed: int | None = None) -> CNN:
+    """A fresh network; with `seed`, its initial weights depend on that seed alone."""
+    if seed is None:
+        return CNN(arch, input_shape, num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return CNN(arch, input_shape, num_classes)

@@ -1,0 +1,1 @@
+"""What a run hands the user: summary, plots, the HTML report, export and predict."""

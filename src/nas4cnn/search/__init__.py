@@ -1,0 +1,1 @@
+"""The search: evaluation records, evaluator, executors, the run store and the loop."""

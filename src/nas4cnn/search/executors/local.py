@@ -1,0 +1,226 @@
+"""Run training groups in this process or in a pool of worker processes on this machine.
+
+Each group's result depends only on the group (its candidates, seeds and the data), never on
+which worker ran it or in which order: on a CPU every group is trained single-threaded, and
+parallelism comes from running groups side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+
+import torch
+
+from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.early_stop import is_stopped
+from nas4cnn.core.errors import ConfigError
+from nas4cnn.data.dataset import DataSet
+from nas4cnn.nn import fused
+from nas4cnn.nn.engine import Candidate, train_group
+from nas4cnn.nn.threads import single_thread
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """What every group of a run shares. With `curves`, validation is measured after every
+    epoch and returned in `GroupResult.curves`."""
+
+    train: TrainConfig
+    epochs: int
+    seed: int
+    curves: bool = False
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """Per candidate: validation NLL and error (NaN when it failed) and why it failed (None if
+    it trained); the group's training time."""
+
+    val_nll: list[float]
+    val_error: list[float]
+    failed: list[str | None]
+    seconds: float
+    curves: list[list[tuple[float, float]]] | None = None  # per candidate, per epoch: (val_nll, val_error)
+    checks: list[dict[int, float]] | None = None  # per candidate: validation error at early-stop checkpoints
+
+    @staticmethod
+    def concat(parts: Sequence[GroupResult]) -> GroupResult:
+        return GroupResult(
+            [v for p in parts for v in p.val_nll],
+            [v for p in parts for v in p.val_error],
+            [f for p in parts for f in p.failed],
+            sum(p.seconds for p in parts),
+            None if any(p.curves is None for p in parts) else [c for p in parts for c in p.curves],
+            None if any(p.checks is None for p in parts) else [c for p in parts for c in p.checks],
+        )
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device: 'cuda' was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be one of ['auto', 'cpu', 'cuda']; got {device!r}")
+    return torch.device(device)
+
+
+def default_workers(device: torch.device) -> int:
+    """One single-threaded worker per core on a CPU; one process driving a GPU."""
+    if device.type == "cuda":
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: dict,
+              stop: dict[int, float] | None = None) -> GroupResult:
+    """Train one group (with early stopping at the checkpoint thresholds `stop`, if given). If
+    the device runs out of memory, the group is split in halves and retried; a single
+    candidate that does not fit is recorded as failed, not raised."""
+    start = time.perf_counter()
+    try:
+        _, hist, failed = train_group(cands, data, job.train, job.epochs, job.seed, patch_cache=cache,
+                                      val_every_epoch=job.curves, stop=stop)
+    except RuntimeError as e:
+        if not _is_oom(e):
+            raise
+        if data.train.x.is_cuda:
+            torch.cuda.empty_cache()
+        if len(cands) == 1:
+            log.warning("%s does not fit in memory on %s", cands[0].arch.name, data.train.x.device)
+            nan = float("nan")
+            return GroupResult([nan], [nan], [f"out of memory on {data.train.x.device}"], time.perf_counter() - start,
+                               [[]] if job.curves else None, [{}] if stop is not None else None)
+        half = len(cands) // 2
+        return GroupResult.concat([run_group(data, job, cands[:half], cache, stop),
+                                   run_group(data, job, cands[half:], cache, stop)])
+    nan = float("nan")
+    measured = lambda f: f is None or is_stopped(f)  # noqa: E731
+    return GroupResult(
+        [h[-1].val_loss if measured(f) else nan for h, f in zip(hist, failed)],
+        [h[-1].val_error if measured(f) else nan for h, f in zip(hist, failed)],
+        failed,
+        time.perf_counter() - start,
+        [[(e.val_loss, e.val_error) for e in h] for h in hist] if job.curves else None,
+        None if stop is None else [{e: h[e - 1].val_error for e in stop if e <= len(h)} for h in hist],
+    )
+
+
+_WORKER: dict = {}
+# Forked workers start in milliseconds and share the parent's data pages; they only ever
+# run single-threaded CPU work, and a GPU is driven from the parent alone, so fork is safe.
+_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive a killed parent (it would hold the parent's pipes open)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker_init(data: DataSet, job: TrainJob, parent: int) -> None:
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    torch.set_num_threads(1)
+    _WORKER.update(data=data, job=job, cache={})
+
+
+def _worker_run(cands: Sequence[Candidate], epochs: int, stop: dict[int, float] | None) -> GroupResult:
+    job = _WORKER["job"]
+    return run_group(_WORKER["data"], replace(job, epochs=epochs), cands, _WORKER["cache"], stop)
+
+
+class LocalExecutor:
+    """Trains groups in-process (workers=1) or in `workers` processes started once."""
+
+    def __init__(self, data: DataSet, job: TrainJob, device: str | torch.device = "cpu", workers: int | None = None):
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"--workers must be an integer >= 1; got {workers!r}")
+        self.workers = workers or default_workers(self.device)
+        if self.device.type == "cuda":
+            self.workers = 1  # one process keeps the GPU busy with large groups
+        self.data = data.to(self.device)
+        self.job = job
+        if self.device.type == "cpu":
+            fused.library()  # built (once per machine) and loaded here, before workers fork
+        self._cache: dict = {}
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            log.info("starting %d worker processes", self.workers)
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context(_START_METHOD),
+                initializer=_worker_init,
+                initargs=(self.data, self.job, os.getpid()),
+            )
+        return self._pool
+
+    def run(
+        self,
+        groups: Sequence[Sequence[Candidate]],
+        costs: Sequence[float] | None = None,
+        on_result: Callable[[int, GroupResult], None] | None = None,
+        epochs: int | None = None,
+        stop: dict[int, float] | None = None,
+    ) -> list[GroupResult]:
+        """Results in the order of `groups`; `on_result(i, result)` is called as each group
+        finishes. Costlier groups start first when spread over workers. `epochs` overrides
+        the job's training epochs for this call; `stop` gives early-stop thresholds."""
+        job = self.job if epochs is None else replace(self.job, epochs=epochs)
+        results: dict[int, GroupResult] = {}
+
+        def done(i: int, r: GroupResult) -> None:
+            results[i] = r
+            if on_result is not None:
+                on_result(i, r)
+
+        if self.workers == 1 or len(groups) == 1:
+            with single_thread(self.device):
+                for i, g in enumerate(groups):
+                    done(i, run_group(self.data, job, g, self._cache, stop))
+        else:
+            order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
+            pool = self._get_pool()
+            futures = {pool.submit(_worker_run, list(groups[i]), job.epochs, stop): i for i in order}
+            for f in as_completed(futures):
+                done(futures[f], f.result())
+        return [results[i] for i in range(len(groups))]
+
+    def close(self) -> None:
+        """Stop the workers at once (work in flight is abandoned, never half-recorded)."""
+        if self._pool is not None:
+            processes = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                proc.terminate()
+            for proc in processes:
+                proc.join(timeout=5)
+            self._pool = None
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

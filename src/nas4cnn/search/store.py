@@ -1,0 +1,318 @@
+"""The run's durable store: an SQLite database (WAL mode, one writer) in the run directory.
+
+Contract:
+- every trained network is committed as soon as its training group finishes, in one
+  transaction per group, and once only (the canonical genotype is unique);
+- a generation is committed (its requested genotypes, its record, and the strategy's state
+  after it) only after all its evaluations are;
+- committed rows never change; `finish` marks the run finished and stores the final model's
+  metrics.
+The run's full config and its hash are stored at creation; the summary can be rebuilt from
+the store alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import signal
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nas4cnn.core.errors import RunDirError, option_prefix
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: runs there are not guarded against a second writer
+    fcntl = None
+
+SCHEMA_VERSION = 2  # 2: early stopping (status 'stopped', column checks); version 1 is upgraded on open
+FILENAME = "run.db"
+
+# Fault injection for the resume tests: the process kills itself (SIGKILL) right after its
+# N-th commit, i.e. between one evaluation finishing and the next starting; or, as if Ctrl-C
+# were pressed then, sends itself SIGINT once.
+_CRASH_AFTER = int(os.environ.get("NAS4CNN_CRASH_AFTER_COMMITS") or 0)
+_INTERRUPT_AFTER = int(os.environ.get("NAS4CNN_INTERRUPT_AFTER_COMMITS") or 0)
+_commits = 0
+
+
+def _committed() -> None:
+    global _commits
+    _commits += 1
+    if _CRASH_AFTER and _commits >= _CRASH_AFTER:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if _INTERRUPT_AFTER and _commits == _INTERRUPT_AFTER:
+        signal.raise_signal(signal.SIGINT)  # handled here, synchronously, as Ctrl-C would be at this point
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE evaluations (
+    id INTEGER PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    canonical TEXT NOT NULL,
+    epochs INTEGER,
+    arch TEXT NOT NULL,
+    params INTEGER NOT NULL,
+    val_error REAL,
+    val_nll REAL,
+    objective REAL,
+    seconds REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'pruned', 'stopped')),
+    reason TEXT,
+    checks TEXT,
+    UNIQUE (canonical, epochs)
+);
+CREATE TABLE generations (
+    generation INTEGER PRIMARY KEY,
+    genotypes TEXT NOT NULL,
+    epochs INTEGER,
+    global_best REAL,
+    local_best REAL,
+    best_genotype TEXT,
+    best_arch TEXT,
+    strategy_state TEXT NOT NULL,
+    seconds REAL NOT NULL
+);
+"""
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StoredEvaluation:
+    generation: int
+    canonical: tuple[int, ...]
+    arch: str
+    params: int
+    val_error: float
+    val_nll: float
+    objective: float
+    seconds: float
+    status: str
+    reason: str | None
+    epochs: int | None = None  # None: the configured epochs
+    checks: dict[int, float] | None = None  # validation error at the early-stop checkpoints
+
+
+@dataclass(frozen=True)
+class StoredGeneration:
+    generation: int
+    genotypes: list[tuple[int, ...]]
+    global_best: float
+    local_best: float
+    best_genotype: tuple[int, ...] | None
+    best_arch: str | None
+    strategy_state: dict
+    seconds: float
+    epochs: int | None = None
+
+
+def _num(x: float | None) -> float | None:
+    """SQLite has no infinity or NaN that survive JSON: store them as NULL."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _from_num(x: float | None, missing: float) -> float:
+    return missing if x is None else float(x)
+
+
+def _lock(run_dir: Path, what: str) -> int | None:
+    """An exclusive lock on the run directory, held while the store is open and dropped by the
+    kernel when the process ends however it ends: two processes never write one run."""
+    if fcntl is None:
+        return None
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunDirError(f"{option_prefix(what)}the run in {str(run_dir)!r} is in use by another nas4cnn process; "
+                          "wait for it to end, or stop it first") from None
+    except OSError:  # a file system without locks
+        pass
+    return fd
+
+
+class RunStore:
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: int | None = None):
+        self.path = path
+        self.conn = conn
+        self._lock = lock
+
+    @classmethod
+    def create(cls, run_dir: str | Path, config: dict, info: dict) -> RunStore:
+        path = Path(run_dir) / FILENAME
+        lock = _lock(Path(run_dir), "--out")
+        if path.exists():
+            cls._unlock(lock)
+            raise RunDirError(f"--out: {str(path)!r} already exists; choose a new folder")
+        rows = {
+            "schema_version": str(SCHEMA_VERSION),
+            "config": json.dumps(config, sort_keys=True),
+            "config_hash": config_hash(config),
+            "info": json.dumps(info, sort_keys=True),
+            "status": "running",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        conn = None
+        try:
+            conn = cls._connect(path)
+            with conn:
+                conn.executescript(_SCHEMA)
+                conn.executemany("INSERT INTO meta VALUES (?, ?)", rows.items())
+        except (sqlite3.Error, OSError) as e:
+            if conn is not None:
+                conn.close()
+            for name in (FILENAME, FILENAME + "-wal", FILENAME + "-shm"):  # no half-made store is left
+                with contextlib.suppress(OSError):
+                    (path.parent / name).unlink()
+            cls._unlock(lock)
+            raise RunDirError(f"--out: cannot create the run store {str(path)!r} ({e})") from None
+        return cls(path, conn, lock)
+
+    @classmethod
+    def open(cls, run_dir: str | Path, what: str = "--resume", write: bool = True) -> RunStore:
+        """The store of an existing run. With `write` (to continue or rebuild it) the run must not
+        be open for writing in another process; `what` names the request in error messages
+        (the option, or "" where the run directory is the command's only argument)."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunDirError(f"{option_prefix(what)}no run directory {str(run_dir)!r}")
+        path = run_dir / FILENAME
+        if not path.is_file():
+            raise RunDirError(f"{option_prefix(what)}{str(run_dir)!r} has no {FILENAME}; "
+                              "is it a nas4cnn run directory?")
+        lock = _lock(run_dir, what) if write else None
+        try:
+            return cls._open(path, what, lock)
+        except BaseException:
+            cls._unlock(lock)
+            raise
+
+    @classmethod
+    def _open(cls, path: Path, what: str, lock: int | None) -> RunStore:
+        conn = None
+        try:
+            conn = cls._connect(path)
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+            conn.execute("SELECT count(*) FROM evaluations").fetchone()
+            conn.execute("SELECT count(*) FROM generations").fetchone()
+            version = meta.get("schema_version")
+            if version == "1":  # no early stopping yet: add the checks column (a run of version 1 never stops one)
+                with conn:
+                    conn.execute("ALTER TABLE evaluations ADD COLUMN checks TEXT")
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                version = str(SCHEMA_VERSION)
+            if version != str(SCHEMA_VERSION):
+                raise RunDirError(f"{option_prefix(what)}{str(path)!r} has store schema version {version!r}; "
+                                  f"this nas4cnn reads version {SCHEMA_VERSION}")
+            for key in ("config", "config_hash", "status", "info"):
+                if key not in meta:
+                    raise RunDirError(f"{option_prefix(what)}{str(path)!r} is damaged: its '{key}' record is missing")
+        except sqlite3.Error as e:
+            if conn is not None:
+                conn.close()
+            raise RunDirError(f"{option_prefix(what)}{str(path)!r} is not a readable run store ({e})") from None
+        except RunDirError:
+            conn.close()
+            raise
+        return cls(path, conn, lock)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level="DEFERRED")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # a committed evaluation survives power loss
+        return conn
+
+    def meta(self, key: str) -> str:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else ""
+
+    @property
+    def config(self) -> dict:
+        return json.loads(self.meta("config"))
+
+    @property
+    def info(self) -> dict:
+        return json.loads(self.meta("info"))
+
+    @property
+    def status(self) -> str:
+        return self.meta("status")
+
+    def add_evaluations(self, rows: list[StoredEvaluation]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO evaluations (generation, canonical, epochs, arch, params, val_error, val_nll, objective,"
+                " seconds, status, reason, checks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.generation, json.dumps(list(r.canonical)), r.epochs, r.arch, r.params, _num(r.val_error),
+                     _num(r.val_nll), _num(r.objective), r.seconds, r.status, r.reason,
+                     None if r.checks is None else json.dumps({str(e): v for e, v in r.checks.items()}))
+                    for r in rows
+                ],
+            )
+        _committed()
+
+    def add_generation(self, g: StoredGeneration) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (g.generation, json.dumps([list(x) for x in g.genotypes]), g.epochs, _num(g.global_best),
+                 _num(g.local_best), json.dumps(list(g.best_genotype)) if g.best_genotype else None,
+                 g.best_arch, json.dumps(g.strategy_state), g.seconds),
+            )
+        _committed()
+
+    def evaluations(self) -> list[StoredEvaluation]:
+        rows = self.conn.execute(
+            "SELECT generation, canonical, arch, params, val_error, val_nll, objective, seconds, status, reason,"
+            " epochs, checks FROM evaluations ORDER BY id"
+        )
+        inf, nan = float("inf"), float("nan")
+        return [
+            StoredEvaluation(g, tuple(json.loads(c)), a, p, _from_num(ve, nan), _from_num(vn, nan),
+                             _from_num(o, inf), s, st, r, ep,
+                             None if ch is None else {int(e): float(v) for e, v in json.loads(ch).items()})
+            for g, c, a, p, ve, vn, o, s, st, r, ep, ch in rows
+        ]
+
+    def generations(self) -> list[StoredGeneration]:
+        rows = self.conn.execute("SELECT * FROM generations ORDER BY generation")
+        inf = float("inf")
+        return [
+            StoredGeneration(g, [tuple(x) for x in json.loads(gs)], _from_num(gb, inf), _from_num(lb, inf),
+                             tuple(json.loads(bg)) if bg else None, ba, json.loads(st), sec, ep)
+            for g, gs, ep, gb, lb, bg, ba, st, sec in rows
+        ]
+
+    def finish(self, final_metrics: dict) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('final', ?)", (json.dumps(final_metrics),))
+            self.conn.execute("UPDATE meta SET value = 'finished' WHERE key = 'status'")
+        _committed()
+
+    @property
+    def final(self) -> dict | None:
+        value = self.meta("final")
+        return json.loads(value) if value else None
+
+    def close(self) -> None:
+        self.conn.close()
+        self._unlock(self._lock)
+        self._lock = None
+
+    @staticmethod
+    def _unlock(lock: int | None) -> None:
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock)  # closing the descriptor drops its lock

@@ -1,0 +1,1 @@
+"""Tabular benchmarks: every network trained once, searches replayed against the table."""
