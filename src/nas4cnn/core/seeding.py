@@ -15,3 +15,8 @@ def derive_seed(*parts: int | Iterable[int]) -> int:
 
 # Purposes, so that streams for different uses never coincide.
 INIT, DATA_ORDER, STRATEGY, AUGMENT = 1, 2, 3, 4
+
+
+def init_seed(run_seed: int, genotype: Iterable[int]) -> int:
+    """The initialisation seed of a network: the same for the same run seed and genotype."""
+    return derive_seed(INIT, run_seed, genotype)

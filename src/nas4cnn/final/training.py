@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.seeding import init_seed
 from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet, Split
 from nas4cnn.data.preprocess import Normalization
 from nas4cnn.nn.model import build_model, count_params
 from nas4cnn.nn.threads import single_thread
 from nas4cnn.nn.train import EpochStats, Prepared, evaluate, train_model
-from nas4cnn.search.evaluator import init_seed
 
 
 @dataclass(frozen=True)

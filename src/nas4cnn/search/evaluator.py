@@ -20,7 +20,7 @@ import torch
 from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.early_stop import StopRule, checkpoints, is_stopped
 from nas4cnn.core.objective import objective
-from nas4cnn.core.seeding import INIT, derive_seed
+from nas4cnn.core.seeding import init_seed
 from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.engine import Candidate, make_groups
@@ -75,10 +75,6 @@ class Evaluation:
         """This network's result as seen by a request for `genotype` (maybe an equivalent one)."""
         return Evaluation(genotype, name, self.params, self.val_error, self.val_nll, self.objective,
                           self.seconds if first else 0.0, not first, self.failed, self.epochs, self.checks)
-
-
-def init_seed(seed: int, genotype: Genotype) -> int:
-    return derive_seed(INIT, seed, genotype)
 
 
 class Evaluator:

@@ -19,11 +19,11 @@ import numpy as np
 from nas4cnn.core.config import RunConfig, config_from_dict
 from nas4cnn.core.errors import RunDirError
 from nas4cnn.core.rundir import atomic_path
+from nas4cnn.core.seeding import init_seed
 from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.engine import Candidate, make_groups
 from nas4cnn.nn.model import count_params, max_params
-from nas4cnn.search.evaluator import init_seed
 from nas4cnn.search.executors import LocalExecutor, TrainJob
 
 log = logging.getLogger(__name__)
