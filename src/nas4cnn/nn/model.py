@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from nas4cnn.core import params
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import Architecture, SearchSpace
 
@@ -31,12 +32,9 @@ def feature_hw(arch: Architecture, height: int, width: int) -> tuple[int, int]:
 
 
 def count_params(arch: Architecture, input_shape: InputShape, num_classes: int) -> int:
-    channels, height, width = input_shape
-    h, w = feature_hw(arch, height, width)
-    conv = arch.filters * channels * arch.conv.kernel**2 + arch.filters
-    linear1 = arch.filters * h * w * arch.linear + arch.linear
-    linear2 = arch.linear * num_classes + num_classes
-    return conv + linear1 + linear2
+    """The parameters `CNN(arch, input_shape, num_classes)` has, counted without building it
+    (`core.params`, torch-free)."""
+    return params.count_params(arch, input_shape, num_classes)
 
 
 def check_space_fits(space: SearchSpace, input_shape: InputShape) -> None:
@@ -54,12 +52,8 @@ def check_space_fits(space: SearchSpace, input_shape: InputShape) -> None:
 
 
 def max_params(space: SearchSpace, input_shape: InputShape, num_classes: int) -> int:
-    """Nmax: the largest parameter count in the space for this input shape (activation adds none)."""
-    act = space.activation[0]
-    return max(
-        count_params(Architecture(f, c, act, p, n), input_shape, num_classes)
-        for f, c, p, n in itertools.product(space.filters, space.conv, space.pooling, space.linear)
-    )
+    """Nmax: the largest parameter count in the space for this input shape (`core.params`)."""
+    return params.max_params(space, input_shape, num_classes)
 
 
 class CNN(nn.Module):
