@@ -6,12 +6,17 @@ from conftest import make_dataset, require_fused
 from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.space import SearchSpace
 from nas4cnn.nn import fused, stacked
+from nas4cnn.nn.activations import activation_names
 from nas4cnn.nn.engine import Candidate, FastAdamax, make_groups, train_group
 from nas4cnn.nn.model import build_model
 from nas4cnn.nn.stacked import StackedGroup, group_key
 from nas4cnn.nn.train import train_model
 
 SPACE = SearchSpace()
+# every registered activation, each with one of both kernels and one of several widths
+ACT_SPACE = SearchSpace.from_lists(activation=list(activation_names()))
+_WIDTHS = (2, 5, 0, 3, 9)
+MIXED = [(i % 2, i, _WIDTHS[i % len(_WIDTHS)]) for i in range(len(ACT_SPACE.activation))]  # kernel, activation, width
 # every activation, both kernels, several widths, all pooling kinds, two filter counts
 GENOTYPES = [
     (2, 0, 0, 1, 6), (2, 1, 1, 1, 3), (2, 0, 4, 1, 0), (2, 1, 2, 0, 9), (2, 0, 3, 0, 4),
@@ -61,14 +66,13 @@ def test_candidate_in_a_group_matches_the_candidate_alone(shape, recipe, engine)
 
 @pytest.mark.parametrize("pool", [1, 0, 2], ids=["maxpool2", "avgpool2", "identity"])
 def test_hand_written_gradients_equal_autograd(pool):
-    """One step's gradients, every candidate of a mixed group (all activations, both kernels,
-    several widths) against autograd through the same networks; blank images make ties in
-    every max-pooling window, whose gradient must still be counted once."""
+    """One step's gradients, every candidate of a mixed group (every registered activation,
+    both kernels, several widths) against autograd through the same networks; blank images
+    make ties in every max-pooling window, whose gradient must still be counted once."""
     data = make_dataset(shape=(1, 8, 8), num_classes=4, n=(40, 10, 10))
     x, y = data.train.x.clone(), data.train.y
     x[:8] = 0
-    genes = ((0, 0, 2), (1, 1, 5), (0, 2, 0), (1, 3, 3), (0, 4, 9))  # kernel, activation, width
-    archs = [SPACE.decode((0, k, act, pool, w)) for k, act, w in genes]
+    archs = [ACT_SPACE.decode((0, k, act, pool, w)) for k, act, w in MIXED]
     models = [build_model(a, (1, 8, 8), 4, seed=i) for i, a in enumerate(archs)]
     group = StackedGroup(archs, models, (1, 8, 8), 4, torch.device("cpu"))
     group.train_step(group.patches(x).batch(), F.one_hot(y, 4).float())
@@ -198,16 +202,15 @@ def test_lazy_patches_equal_the_unfolded_ones(small_data):
 
 @pytest.mark.parametrize("pool", [1, 0, 2], ids=["maxpool2", "avgpool2", "identity"])
 def test_fused_steps_equal_the_pytorch_steps(pool):
-    """Five fused steps of a mixed group (all activations, both kernels, several widths; blank
-    images tie every max-pooling window) against `train_step` + `FastAdamax`: the same
-    weights, optimiser state and losses to float rounding, with batches cut from the whole
-    split or given as their own patches."""
+    """Four fused steps of a mixed group (every registered activation: its code is handled by
+    the C switch; both kernels, several widths; blank images tie every max-pooling window)
+    against `train_step` + `FastAdamax`: the same weights, optimiser state and losses to
+    float rounding, with batches cut from the whole split or given as their own patches."""
     require_fused()
     data = make_dataset(shape=(1, 8, 8), num_classes=4, n=(50, 10, 10))
     x, y = data.train.x.clone(), data.train.y
     x[:8] = 0
-    genes = ((0, 0, 2), (1, 1, 5), (0, 2, 0), (1, 3, 3), (0, 4, 9))  # kernel, activation, width
-    archs = [SPACE.decode((0, k, act, pool, w)) for k, act, w in genes]
+    archs = [ACT_SPACE.decode((0, k, act, pool, w)) for k, act, w in MIXED]
 
     def group_and_opt():
         models = [build_model(a, (1, 8, 8), 4, seed=i) for i, a in enumerate(archs)]

@@ -3,6 +3,7 @@ import torch
 
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import SearchSpace
+from nas4cnn.nn.activations import activation_names
 from nas4cnn.nn.model import build_model, check_space_fits, count_params, max_params
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (2, 5, 7)]
@@ -58,3 +59,10 @@ def test_space_that_leaves_no_features_is_refused():
     with pytest.raises(ConfigError, match="leaves no features on 8x8"):
         check_space_fits(space, (1, 8, 8))
     check_space_fits(space, (1, 28, 28))
+
+
+def test_space_with_an_unknown_activation_is_refused():
+    space = SearchSpace.from_lists(activation=["relu", "swish"])
+    with pytest.raises(ConfigError) as e:
+        check_space_fits(space, (1, 8, 8))
+    assert str(e.value) == f"space.activation: expected one of {list(activation_names())}; got 'swish'"

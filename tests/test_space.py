@@ -64,13 +64,18 @@ def test_custom_space_from_lists():
         ({"linear": ["ten"]}, "positive integers"),
         ({"conv": ["3x3"]}, "space.conv"),
         ({"pooling": ["min2"]}, "space.pooling"),
-        ({"activation": ["swish"]}, "space.activation"),
+        ({"activation": [3]}, "space.activation: expected strings"),
     ],
 )
 def test_bad_space_lists(kwargs, fragment):
     with pytest.raises(ConfigError) as e:
         SearchSpace.from_lists(**kwargs)
     assert fragment in str(e.value)
+
+
+def test_activation_names_are_normalised_and_left_to_the_registry():
+    """Names are checked where networks are built (nn.model.check_space_fits, test_model.py)."""
+    assert SearchSpace.from_lists(activation=[" ReLU", "swish"]).activation == ("relu", "swish")
 
 
 def test_random_genotypes_are_valid_and_seeded():

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import torch
 
+from nas4cnn.nn.activations import get_activation
 from nas4cnn.nn.stacked import StackedGroup
 
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("fused_step.c")
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
-ACT_CODES = {"relu": 0, "sigmoid": 1, "tanh": 2, "softplus": 3, "elu": 4}
 POOL_CODES = {"id": 0, "max": 1, "avg": 2}
 
 _f = ctypes.POINTER(ctypes.c_float)
@@ -155,7 +155,7 @@ class FusedStep:
         B = batch_size
         R, PF = B * S, P * F_
         e = lambda n, dtype=torch.float32: torch.empty(n, dtype=dtype)  # noqa: E731
-        self.act = torch.tensor([ACT_CODES[a.activation] for a in group.archs], dtype=torch.int32)
+        self.act = torch.tensor([get_activation(a.activation).code for a in group.archs], dtype=torch.int32)
         ws = dict(A=e(kk * R * Kc), y=e(kk * R * PF), aux=e(kk * R * PF), h=e(R * PF), dh=e(R * F_),
                   dy=e(kk * R * F_), z1=e(P * B * L), a1=e(P * B * L), dz1=e(P * B * L), lp=e(P * B * NC),
                   arg=e(R * PF, torch.uint8))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -11,16 +10,12 @@ from torch import nn
 from nas4cnn.core import params
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import Architecture, SearchSpace
+from nas4cnn.nn.activations import ACTIVATIONS, check_activation_names, get_activation
 
 InputShape = tuple[int, int, int]  # channels, height, width
 
-ACTIVATION_LAYERS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "softplus": nn.Softplus,
-    "elu": nn.ELU,
-}
+# Each activation's layer maker, derived from the registry: kept for benchmarks/seed_way.py only.
+ACTIVATION_LAYERS = {name: a.layer for name, a in ACTIVATIONS.items()}
 
 
 def feature_hw(arch: Architecture, height: int, width: int) -> tuple[int, int]:
@@ -38,7 +33,10 @@ def count_params(arch: Architecture, input_shape: InputShape, num_classes: int) 
 
 
 def check_space_fits(space: SearchSpace, input_shape: InputShape) -> None:
-    """Every conv/pooling combination must leave at least a 1x1 feature map."""
+    """The space can be built on `input_shape` images: its activations are registered (see
+    `nn.activations`), and every conv/pooling combination leaves at least a 1x1 feature map.
+    Raises a ConfigError naming the first choice that does not fit."""
+    check_activation_names(space.activation)
     _, height, width = input_shape
     probe = space.decode((0,) * 5)
     for conv, pool in itertools.product(space.conv, space.pooling):
@@ -68,7 +66,7 @@ class CNN(nn.Module):
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.conv = nn.Conv2d(channels, arch.filters, c.kernel, stride=c.stride, padding=c.padding)
-        self.act = ACTIVATION_LAYERS[arch.activation]()
+        self.act = get_activation(arch.activation).layer()
         if p.is_identity:
             self.pool: nn.Module = nn.Identity()
         elif p.kind == "avg":
