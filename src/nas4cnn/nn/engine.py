@@ -23,7 +23,8 @@ from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn import fused
 from nas4cnn.nn.model import build_model, feature_hw
 from nas4cnn.nn.stacked import Patches, StackedGroup, group_key
-from nas4cnn.nn.train import EpochStats, Prepared, lr_factor, make_optimizer
+from nas4cnn.nn.optimizers import FastAdamax, get_optimizer, make_group_optimizer
+from nas4cnn.nn.train import EpochStats, Prepared, lr_factor
 
 
 @dataclass(frozen=True)
@@ -75,74 +76,11 @@ def _split_by_width(widths: Sequence[int], per_unit: int, overhead: float) -> li
     return chunks[::-1]
 
 
-class FastAdamax:
-    """Adamax with PyTorch's update rule (weight decay added to the gradient), as a few
-    in-place multi-tensor operations: `torch.optim.Adamax` spends more time in Python per
-    step than this whole update takes on a small group."""
-
-    def __init__(self, params: list[torch.Tensor], lr: float, weight_decay: float,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.params, self.lr, self.wd, self.betas, self.eps = params, lr, weight_decay, betas, eps
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_inf = [torch.zeros_like(p) for p in params]
-        self.t = 0
-
-    def set_lr(self, lr: float) -> None:
-        self.lr = lr
-
-    def select(self, take: Callable[[torch.Tensor], torch.Tensor], params: list[torch.Tensor]) -> None:
-        """Follow `StackedGroup.select`: `take` maps old state to the kept candidates' state."""
-        self.exp_avg = [take(m) for m in self.exp_avg]
-        self.exp_inf = [take(m) for m in self.exp_inf]
-        self.params = params
-
-    @torch.no_grad()
-    def step(self) -> None:
-        b1, b2 = self.betas
-        self.t += 1
-        grads = [p.grad for p in self.params]  # overwritten here: the engine writes new ones each step
-        if self.wd:
-            torch._foreach_add_(grads, self.params, alpha=self.wd)
-        torch._foreach_lerp_(self.exp_avg, grads, 1 - b1)
-        torch._foreach_mul_(self.exp_inf, b2)
-        torch._foreach_abs_(grads)
-        torch._foreach_add_(grads, self.eps)
-        torch._foreach_maximum_(self.exp_inf, grads)
-        torch._foreach_addcdiv_(self.params, self.exp_avg, self.exp_inf, value=-self.lr / (1 - b1**self.t))
-
-
-class _TorchOptimizer:
-    """A `torch.optim` optimiser with the `set_lr` and `select` of `FastAdamax`."""
-
-    def __init__(self, params: list[torch.Tensor], cfg: TrainConfig):
-        self.opt = make_optimizer(params, cfg)
-        self.step = self.opt.step
-
-    def set_lr(self, lr: float) -> None:
-        for g in self.opt.param_groups:
-            g["lr"] = lr
-
-    def select(self, take: Callable[[torch.Tensor], torch.Tensor], params: list[torch.Tensor]) -> None:
-        (group,) = self.opt.param_groups
-        state = {}
-        for old, new in zip(group["params"], params):
-            state[new] = {k: take(v) if torch.is_tensor(v) and v.dim() > 0 else v
-                          for k, v in self.opt.state.get(old, {}).items()}
-        group["params"] = list(params)
-        self.opt.state.clear()
-        self.opt.state.update(state)
-
-
 def uses_fused_step(device: torch.device, cfg: TrainConfig) -> bool:
-    """Whether groups trained on `device` with `cfg` take the fused C step (Adamax on a CPU,
-    where it builds) rather than PyTorch operations: the same results to float rounding."""
-    return device.type == "cpu" and cfg.optimizer == "adamax" and fused.available()
-
-
-def _optimizer(params: list[torch.Tensor], cfg: TrainConfig):
-    if cfg.optimizer == "adamax":
-        return FastAdamax(params, cfg.lr, cfg.weight_decay)
-    return _TorchOptimizer(params, cfg)
+    """Whether groups trained on `device` with `cfg` take the fused C step (an optimiser it
+    supports, on a CPU where it builds) rather than PyTorch operations: the same results to
+    float rounding."""
+    return device.type == "cpu" and get_optimizer(cfg.optimizer).fused and fused.available()
 
 
 class _TorchSteps:
@@ -272,7 +210,7 @@ def train_group(
         cache[key] = (group.patches(data.train.x, lazy=True if prepared.raw_train is not None else None),
                       group.patches(data.val.x))
     train_patches, val_patches = cache[key]
-    opt = _optimizer([group.flat], cfg)
+    opt = make_group_optimizer([group.flat], cfg)
     stop = dict(stop or {})
     y = data.train.y
     n = len(y)

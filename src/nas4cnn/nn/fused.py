@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from nas4cnn.nn.activations import get_activation
+from nas4cnn.nn.optimizers import FastAdamax
 from nas4cnn.nn.stacked import StackedGroup
 
 log = logging.getLogger(__name__)
@@ -142,10 +143,10 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 
 class FusedStep:
-    """Fused steps for one `StackedGroup` trained with Adamax (`engine.FastAdamax`'s state).
+    """Fused steps for one `StackedGroup` trained with Adamax (`optimizers.FastAdamax`'s state).
     Build a new one after the group or the optimiser changes (`select`)."""
 
-    def __init__(self, group: StackedGroup, opt, batch_size: int, alive: torch.Tensor):
+    def __init__(self, group: StackedGroup, opt: FastAdamax, batch_size: int, alive: torch.Tensor):
         lib = library()
         if lib is None or group.device.type != "cpu" or group.flat.dtype != torch.float32:
             raise RuntimeError("FusedStep needs the fused library and a float32 group on the CPU")
@@ -184,8 +185,6 @@ class FusedStep:
         images at `cidx` (the first `batch` if None), their labels `y[lidx]` (or `y`). Returns
         how many candidates died (their loss became NaN or infinite)."""
         opt = self.opt
-        opt.t += 1
         b1, b2 = opt.betas
-        clr = opt.lr / (1 - b1**opt.t)
         return self.lib.nas_step(ctypes.byref(self.s), cols.data_ptr(), n_img, _ptr(cidx), y.data_ptr(), _ptr(lidx),
-                                 batch, clr, opt.wd, b1, b2, opt.eps)
+                                 batch, opt.advance(), opt.wd, b1, b2, opt.eps)

@@ -14,6 +14,7 @@ from nas4cnn.core.seeding import DATA_ORDER, derive_seed
 from nas4cnn.data.augment import Augmentation
 from nas4cnn.data.dataset import DataSet, Split
 from nas4cnn.data.preprocess import Normalization, fit_normalization, normalize
+from nas4cnn.nn.optimizers import make_optimizer
 
 
 @dataclass(frozen=True)
@@ -23,16 +24,6 @@ class EpochStats:
     train_error: float
     val_loss: float
     val_error: float
-
-
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    kinds = {
-        "adamax": torch.optim.Adamax,
-        "adam": torch.optim.Adam,
-        "adamw": torch.optim.AdamW,
-        "sgd": torch.optim.SGD,
-    }
-    return kinds[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, device: torch.device | str) -> list[torch.Tensor]:
