@@ -32,13 +32,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from seed_way import SeedWayEvaluator, evaluate_seed_way, loaders  # noqa: E402
 
+from nas4cnn.api.search import make_search_strategy  # noqa: E402
 from nas4cnn.core.config import RunConfig  # noqa: E402
 from nas4cnn.core.objective import objective  # noqa: E402
 from nas4cnn.core.space import SearchSpace  # noqa: E402
 from nas4cnn.data.dataset import load_digits  # noqa: E402
-from nas4cnn.nn.engine import Candidate, train_group  # noqa: E402
+from nas4cnn.nn.engine import train_group  # noqa: E402
+from nas4cnn.nn.groups import Candidate  # noqa: E402
 from nas4cnn.nn.model import count_params, max_params  # noqa: E402
-from nas4cnn.search.evaluator import Evaluator  # noqa: E402
+from nas4cnn.search.engine_evaluator import EngineEvaluator  # noqa: E402
 from nas4cnn.search.loop import run_search  # noqa: E402
 
 
@@ -121,7 +123,7 @@ def part_a(n: int, epochs: int, seed: int, workers: int | None) -> None:
     nmax = max_params(space, data.input_shape, data.num_classes)  # 206,742 on digits
 
     def engine_run():
-        with Evaluator(space, data, replace(SEED.train, epochs=epochs), 0.01, seed, "cpu", workers) as ev:
+        with EngineEvaluator(space, data, replace(SEED.train, epochs=epochs), 0.01, seed, "cpu", workers) as ev:
             return ev.evaluate(genotypes), ev.executor.workers
 
     start = time.perf_counter()
@@ -155,8 +157,8 @@ def part_b(workers: int | None) -> None:
     data = load_digits()
 
     def engine_run():
-        with Evaluator(space, data, config.train, s.lam, s.seed, "cpu", workers) as ev:
-            return run_search(config, ev)
+        with EngineEvaluator(space, data, config.train, s.lam, s.seed, "cpu", workers) as ev:
+            return run_search(make_search_strategy(config), ev, config.search.generations)
 
     start = time.perf_counter()
     fast = engine_run()
@@ -167,7 +169,7 @@ def part_b(workers: int | None) -> None:
     torch.manual_seed(s.seed)
     slow_ev = SeedWayEvaluator(space, s.lam, config.train.epochs, max_params(space, data.input_shape, data.num_classes))
     start = time.perf_counter()
-    slow = run_search(config, slow_ev)
+    slow = run_search(make_search_strategy(config), slow_ev, config.search.generations)
     t_seed = time.perf_counter() - start
 
     print(f"(b) full default search: {s.generations} generations x {s.population}, {config.train.epochs} epochs")
@@ -200,7 +202,7 @@ def part_c(epochs: int, seed: int, device: str, workers: int | None) -> None:
     space = SearchSpace()
     genotypes = list(space.all_genotypes())
     data = load_digits()
-    with Evaluator(space, data, replace(SEED.train, epochs=epochs), 0.01, seed, device, workers) as ev:
+    with EngineEvaluator(space, data, replace(SEED.train, epochs=epochs), 0.01, seed, device, workers) as ev:
         if ev.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()

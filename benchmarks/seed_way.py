@@ -9,6 +9,8 @@ method written tidily (a reference for what the per-model loop costs at best).""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
@@ -16,8 +18,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from nas4cnn.core.objective import objective
+from nas4cnn.core.record import Status
 from nas4cnn.core.space import Architecture
 from nas4cnn.nn.model import ACTIVATION_LAYERS, build_model, count_params
+from nas4cnn.search.evaluator import Evaluator
 
 
 class Digits(Dataset):
@@ -109,28 +113,24 @@ def evaluate_seed_way(arch: Architecture, train: DataLoader, val: DataLoader, ep
             "objective": objective(val_error, params, nmax, lam)}
 
 
-class SeedWayEvaluator:
+class SeedWayEvaluator(Evaluator):
     """Evaluates every requested genotype the seed's way: a fresh training each time, no
-    reuse, one model after another."""
+    reuse, no pruning, one model after another, for the configured epochs."""
 
     def __init__(self, space, lam: float, epochs: int, nmax: int):
-        self.space, self.lam, self.epochs, self.nmax = space, lam, epochs, nmax
+        super().__init__(space, nmax, lam, epochs, reuse=False)
         self.loaders = loaders()
-        self.n_requested = self.n_trained = 0
 
-    def evaluate(self, genotypes, epochs=None, prune_above=None):
-        """`epochs` and `prune_above` are accepted for the search loop and ignored: the seed
-        trained every candidate for the configured epochs."""
-        import time
+    def plan(self, genotypes, epochs=None, prune_above=None):
+        """`epochs` and `prune_above` are ignored: the seed trained every candidate in full."""
+        return super().plan(genotypes, self.full_epochs)
 
-        from nas4cnn.search.evaluator import Evaluation
+    def params(self, genotype) -> int:
+        return count_params(self.space.decode(genotype), (1, 8, 8), 10)
 
-        out = []
-        for g in genotypes:
+    def _run(self, genotypes, params, groups, epochs, stop):
+        for k, (i,) in enumerate(groups):
             start = time.perf_counter()
-            r = evaluate_seed_way(self.space.decode(g), *self.loaders, self.epochs, self.lam, self.nmax)
-            out.append(Evaluation(tuple(g), self.space.name(g), r["params"], r["val_error"], r["val_nll"],
-                                  r["objective"], time.perf_counter() - start))
-        self.n_requested += len(genotypes)
-        self.n_trained += len(genotypes)
-        return out
+            r = evaluate_seed_way(self.space.decode(genotypes[i]), *self.loaders, epochs, self.lam, self.nmax)
+            yield k, [self.record(genotypes[i], params[i], epochs, Status.OK, None, r["val_error"], r["val_nll"],
+                                  time.perf_counter() - start, None)]

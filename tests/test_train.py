@@ -4,7 +4,7 @@ from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.space import SearchSpace
 from nas4cnn.nn.model import build_model
 from nas4cnn.nn.train import Prepared, epoch_batches, evaluate, lr_factor, train_model
-from nas4cnn.search.evaluator import Evaluator
+from nas4cnn.search.engine_evaluator import EngineEvaluator
 
 
 def test_batches_cover_the_data_once_and_depend_on_seed_and_epoch():
@@ -39,18 +39,18 @@ def test_evaluate_is_mean_nll_and_error(small_data):
 
 
 def test_evaluator_trains_each_genotype_once(small_data):
-    ev = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0, workers=1)
+    ev = EngineEvaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0, workers=1)
     a = ev.evaluate([(0, 0, 0, 0, 0), (1, 0, 0, 0, 0), (0, 0, 0, 0, 0)])
     assert (a[0].val_error, a[0].objective) == (a[2].val_error, a[2].objective)
     assert (ev.n_requested, ev.n_trained) == (3, 2) and [r.cached for r in a] == [False, False, True]
     again = ev.evaluate([(1, 0, 0, 0, 0)])[0]
     assert again.cached and again.val_nll == a[1].val_nll and ev.n_trained == 2
-    fresh = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0, workers=1)
+    fresh = EngineEvaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0, workers=1)
     assert fresh.evaluate([(0, 0, 0, 0, 0)])[0].val_error == a[0].val_error
 
 
 def test_equivalent_genotypes_share_one_evaluation(small_data):
-    ev = Evaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0, workers=1)
+    ev = EngineEvaluator(SearchSpace(), small_data, TrainConfig(epochs=1), lam=0.01, seed=0, workers=1)
     avg1, max1 = (0, 0, 0, 2, 0), (0, 0, 0, 3, 0)
     a, b = ev.evaluate([avg1, max1])
     assert (ev.n_requested, ev.n_trained) == (2, 1)
@@ -61,9 +61,9 @@ def test_equivalent_genotypes_share_one_evaluation(small_data):
 
 def test_results_do_not_depend_on_worker_count(small_data):
     gs = [(0, 0, 0, 0, 0), (1, 1, 1, 1, 1), (2, 0, 2, 2, 2), (0, 1, 3, 3, 3), (1, 0, 4, 0, 4)]
-    with Evaluator(SearchSpace(), small_data, TrainConfig(epochs=2), 0.01, 0, workers=1) as one:
+    with EngineEvaluator(SearchSpace(), small_data, TrainConfig(epochs=2), 0.01, 0, workers=1) as one:
         a = one.evaluate(gs)
-    with Evaluator(SearchSpace(), small_data, TrainConfig(epochs=2), 0.01, 0, workers=2) as two:
+    with EngineEvaluator(SearchSpace(), small_data, TrainConfig(epochs=2), 0.01, 0, workers=2) as two:
         b = two.evaluate(gs)
     assert [(r.val_error, r.val_nll) for r in a] == [(r.val_error, r.val_nll) for r in b]
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from nas4cnn.core import rundir
 from nas4cnn.core.config import config_from_dict
+from nas4cnn.core.pareto import pareto_front
+from nas4cnn.core.record import Evaluation, Status
 from nas4cnn.nn.train import EpochStats
 from nas4cnn.outputs.plots import plot_curves, plot_pareto, plot_progression
-from nas4cnn.search.loop import History, replay
+from nas4cnn.search.history import History
 from nas4cnn.search.store import RunStore
 
 
@@ -18,25 +20,30 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _front(evaluations) -> list[dict]:
-    """Validation error against parameters: the non-dominated networks trained for the full epochs."""
-    from nas4cnn.strategies.nsga2 import pareto_front
-
-    full = {e.canonical: e for e in evaluations if e.status == "ok" and e.epochs is None}
-    pts = pareto_front([(c, e.val_error, float(e.params)) for c, e in full.items()])
-    return [{"genotype": list(c), "arch": full[c].arch, "params": full[c].params, "val_error": full[c].val_error}
-            for c, _, _ in pts]
+def _full(evaluations: list[Evaluation], epochs: int) -> list[Evaluation]:
+    """The networks trained for the full epochs."""
+    return [e for e in evaluations if e.ok and e.epochs == epochs]
 
 
-def _read(store: RunStore) -> tuple[list, History]:
-    """The store's evaluations and the replayed history, read once."""
+def _front(full: list[Evaluation]) -> list[dict]:
+    """Validation error against parameters: the non-dominated networks among `full`."""
+    by_genotype = {e.genotype: e for e in full}
+    pts = pareto_front([(g, e.val_error, float(e.params)) for g, e in by_genotype.items()])
+    return [{"genotype": list(g), "arch": by_genotype[g].arch, "params": by_genotype[g].params,
+             "val_error": by_genotype[g].val_error} for g, _, _ in pts]
+
+
+def read_run(store: RunStore) -> tuple[list[Evaluation], History]:
+    """The store's records (one per trained network) and the history rebuilt from them, read once."""
     config = config_from_dict(store.config)
-    evaluations = store.evaluations()
-    return evaluations, replay(config.space, store.generations(), evaluations)
+    trained = store.evaluations()
+    history = History.from_store(config.space, config.train.epochs, store.generations(), trained)
+    return [e for _, e in trained], history
 
 
-def build_summary(store: RunStore, read: tuple[list, History] | None = None) -> dict:
-    evaluations, history = read or _read(store)
+def build_summary(store: RunStore, read: tuple[list[Evaluation], History] | None = None) -> dict:
+    evaluations, history = read or read_run(store)
+    count = lambda status: sum(1 for e in evaluations if e.status is status)  # noqa: E731
     info, final = store.info, store.final
     b = history.best
     summary = {
@@ -54,11 +61,11 @@ def build_summary(store: RunStore, read: tuple[list, History] | None = None) -> 
         "local_best": [_finite(r.local_best) for r in history.records],
         "n_generations": len(history.records),
         "n_evaluations": len(history.evaluations),
-        "n_trained": sum(1 for e in evaluations if e.status != "pruned"),
-        "n_failed": sum(1 for e in evaluations if e.status == "failed"),
-        "n_pruned": sum(1 for e in evaluations if e.status == "pruned"),
-        "n_stopped": sum(1 for e in evaluations if e.status == "stopped"),
-        "pareto_front": _front(evaluations),
+        "n_trained": sum(1 for e in evaluations if e.trained),
+        "n_failed": count(Status.FAILED),
+        "n_pruned": count(Status.PRUNED),
+        "n_stopped": count(Status.STOPPED),
+        "pareto_front": _front(_full(evaluations, history.full_epochs)),
         "test_error": final["test_error"] if final else None,
         "test_nll": final["test_nll"] if final else None,
         **{k: final.get(k) if final else None
@@ -77,14 +84,14 @@ def build_summary(store: RunStore, read: tuple[list, History] | None = None) -> 
 def write_outputs(run_dir: str | Path, store: RunStore) -> dict:
     """Write summary.json, evaluations.jsonl and the plots from the store; returns the summary."""
     run_dir = Path(run_dir)
-    evaluations, history = read = _read(store)
+    evaluations, history = read = read_run(store)
     summary = build_summary(store, read)
     with rundir.atomic_path(run_dir / rundir.EVALUATIONS) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for generation, e in history.evaluations:
             f.write(json.dumps({"generation": generation, **e.to_dict()}) + "\n")
     if history.records:
         plot_progression(history.records, run_dir / rundir.PROGRESSION_PNG)
-    plot_pareto([(e.params, e.val_error) for e in evaluations if e.status == "ok" and e.epochs is None],
+    plot_pareto([(e.params, e.val_error) for e in _full(evaluations, history.full_epochs)],
                 summary["pareto_front"], summary["best"], run_dir / rundir.PARETO_PNG)
     final = summary["final"]
     if final:

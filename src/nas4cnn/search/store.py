@@ -21,17 +21,19 @@ import os
 import signal
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from nas4cnn.core.errors import RunDirError, option_prefix
+from nas4cnn.core.record import Evaluation, Status
+from nas4cnn.search.history import Generation
 
 try:
     import fcntl
 except ImportError:  # not on Windows: runs there are not guarded against a second writer
     fcntl = None
 
-SCHEMA_VERSION = 2  # 2: early stopping (status 'stopped', column checks); version 1 is upgraded on open
+SCHEMA_VERSION = 3  # 2: early stopping (status 'stopped', column checks); 3: epochs always given
+# (older stores wrote NULL for the configured epochs). Versions 1 and 2 are upgraded on open.
 FILENAME = "run.db"
 
 # Fault injection for the resume tests: the process kills itself (SIGKILL) right after its
@@ -56,7 +58,7 @@ CREATE TABLE evaluations (
     id INTEGER PRIMARY KEY,
     generation INTEGER NOT NULL,
     canonical TEXT NOT NULL,
-    epochs INTEGER,
+    epochs INTEGER NOT NULL,
     arch TEXT NOT NULL,
     params INTEGER NOT NULL,
     val_error REAL,
@@ -71,7 +73,7 @@ CREATE TABLE evaluations (
 CREATE TABLE generations (
     generation INTEGER PRIMARY KEY,
     genotypes TEXT NOT NULL,
-    epochs INTEGER,
+    epochs INTEGER NOT NULL,
     global_best REAL,
     local_best REAL,
     best_genotype TEXT,
@@ -84,35 +86,6 @@ CREATE TABLE generations (
 
 def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class StoredEvaluation:
-    generation: int
-    canonical: tuple[int, ...]
-    arch: str
-    params: int
-    val_error: float
-    val_nll: float
-    objective: float
-    seconds: float
-    status: str
-    reason: str | None
-    epochs: int | None = None  # None: the configured epochs
-    checks: dict[int, float] | None = None  # validation error at the early-stop checkpoints
-
-
-@dataclass(frozen=True)
-class StoredGeneration:
-    generation: int
-    genotypes: list[tuple[int, ...]]
-    global_best: float
-    local_best: float
-    best_genotype: tuple[int, ...] | None
-    best_arch: str | None
-    strategy_state: dict
-    seconds: float
-    epochs: int | None = None
 
 
 def _num(x: float | None) -> float | None:
@@ -206,11 +179,8 @@ class RunStore:
             conn.execute("SELECT count(*) FROM evaluations").fetchone()
             conn.execute("SELECT count(*) FROM generations").fetchone()
             version = meta.get("schema_version")
-            if version == "1":  # no early stopping yet: add the checks column (a run of version 1 never stops one)
-                with conn:
-                    conn.execute("ALTER TABLE evaluations ADD COLUMN checks TEXT")
-                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-                version = str(SCHEMA_VERSION)
+            if version in ("1", "2") and "config" in meta:
+                version = cls._upgrade(conn, version, json.loads(meta["config"]))
             if version != str(SCHEMA_VERSION):
                 raise RunDirError(f"{option_prefix(what)}{str(path)!r} has store schema version {version!r}; "
                                   f"this nas4cnn reads version {SCHEMA_VERSION}")
@@ -225,6 +195,18 @@ class RunStore:
             conn.close()
             raise
         return cls(path, conn, lock)
+
+    @staticmethod
+    def _upgrade(conn: sqlite3.Connection, version: str, config: dict) -> str:
+        """Bring a store of schema 1 or 2 to the current one, in one transaction."""
+        with conn:
+            if version == "1":  # no early stopping yet: add the checks column (a run of version 1 never stops one)
+                conn.execute("ALTER TABLE evaluations ADD COLUMN checks TEXT")
+            epochs = int(config["train"]["epochs"])  # NULL meant the configured epochs
+            conn.execute("UPDATE evaluations SET epochs = ? WHERE epochs IS NULL", (epochs,))
+            conn.execute("UPDATE generations SET epochs = ? WHERE epochs IS NULL", (epochs,))
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        return str(SCHEMA_VERSION)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -249,21 +231,23 @@ class RunStore:
     def status(self) -> str:
         return self.meta("status")
 
-    def add_evaluations(self, rows: list[StoredEvaluation]) -> None:
+    def add_evaluations(self, generation: int, evaluations: list[Evaluation]) -> None:
+        """Commit the records of networks trained (or pruned) for `generation`, in one
+        transaction. Each record is the trained network's own: its genotype is canonical."""
         with self.conn:
             self.conn.executemany(
                 "INSERT INTO evaluations (generation, canonical, epochs, arch, params, val_error, val_nll, objective,"
                 " seconds, status, reason, checks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.generation, json.dumps(list(r.canonical)), r.epochs, r.arch, r.params, _num(r.val_error),
-                     _num(r.val_nll), _num(r.objective), r.seconds, r.status, r.reason,
-                     None if r.checks is None else json.dumps({str(e): v for e, v in r.checks.items()}))
-                    for r in rows
+                    (generation, json.dumps(list(e.genotype)), e.epochs, e.arch, e.params, _num(e.val_error),
+                     _num(e.val_nll), _num(e.objective), e.seconds, e.status.value, e.reason,
+                     None if e.checks is None else json.dumps({str(k): v for k, v in e.checks.items()}))
+                    for e in evaluations
                 ],
             )
         _committed()
 
-    def add_generation(self, g: StoredGeneration) -> None:
+    def add_generation(self, g: Generation) -> None:
         with self.conn:
             self.conn.execute(
                 "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -273,25 +257,27 @@ class RunStore:
             )
         _committed()
 
-    def evaluations(self) -> list[StoredEvaluation]:
+    def evaluations(self) -> list[tuple[int, Evaluation]]:
+        """Every committed record with the generation that trained it, in commit order."""
         rows = self.conn.execute(
             "SELECT generation, canonical, arch, params, val_error, val_nll, objective, seconds, status, reason,"
             " epochs, checks FROM evaluations ORDER BY id"
         )
         inf, nan = float("inf"), float("nan")
         return [
-            StoredEvaluation(g, tuple(json.loads(c)), a, p, _from_num(ve, nan), _from_num(vn, nan),
-                             _from_num(o, inf), s, st, r, ep,
-                             None if ch is None else {int(e): float(v) for e, v in json.loads(ch).items()})
+            (g, Evaluation(genotype=tuple(json.loads(c)), arch=a, params=p, epochs=ep, status=Status(st), reason=r,
+                           val_error=_from_num(ve, nan), val_nll=_from_num(vn, nan), objective=_from_num(o, inf),
+                           seconds=s, checks=None if ch is None else {int(k): float(v)
+                                                                      for k, v in json.loads(ch).items()}))
             for g, c, a, p, ve, vn, o, s, st, r, ep, ch in rows
         ]
 
-    def generations(self) -> list[StoredGeneration]:
+    def generations(self) -> list[Generation]:
         rows = self.conn.execute("SELECT * FROM generations ORDER BY generation")
         inf = float("inf")
         return [
-            StoredGeneration(g, [tuple(x) for x in json.loads(gs)], _from_num(gb, inf), _from_num(lb, inf),
-                             tuple(json.loads(bg)) if bg else None, ba, json.loads(st), sec, ep)
+            Generation(g, [tuple(x) for x in json.loads(gs)], ep, _from_num(gb, inf), _from_num(lb, inf),
+                       tuple(json.loads(bg)) if bg else None, ba, json.loads(st), sec)
             for g, gs, ep, gb, lb, bg, ba, st, sec in rows
         ]
 

@@ -50,6 +50,12 @@ class Hyperband:
         r = self.max_epochs * self.eta ** -(self.bracket - self.rung)
         return max(1, int(round(r)))
 
+    @property
+    def first_full_batch(self) -> int:
+        """The number of the first batch (0 = the first ask) trained for the full epochs: the
+        top rung of the first, most exploratory bracket."""
+        return self.s_max
+
     def _bracket_size(self) -> int:
         s = self.bracket
         return int(math.ceil((self.s_max + 1) / (s + 1) * self.eta**s))

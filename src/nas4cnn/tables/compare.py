@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 
-from nas4cnn.core.early_stop import StopRule, checkpoints
+from nas4cnn.core.record import Evaluation
 from nas4cnn.core.seeding import STRATEGY, derive_seed
+from nas4cnn.search.history import Generation
+from nas4cnn.search.loop import run_search
 from nas4cnn.strategies import make_strategy
+from nas4cnn.tables.table_evaluator import TableEvaluator
 from nas4cnn.tables.tabulate import Table
 
 STALL_LIMIT = 20  # asks in a row that train nothing new end a replay: the strategy has converged
@@ -39,81 +40,35 @@ class Replay:
     curve: list[tuple[int, float]] = field(default_factory=list)  # (trained epochs, regret) after each batch
 
 
-class TableEvaluator:
-    def __init__(self, table: Table, lam: float, seed_index: int, cache: bool = True, stop: float | None = None):
-        self.table, self.lam, self.cache = table, lam, cache
-        self.index = table.index()
-        self.s = seed_index
-        self.results: dict[tuple, SimpleNamespace] = {}
-        self.networks = 0
-        self.epochs = 0
-        self.rule = StopRule(stop, table.epochs) if stop else None
-
-    def evaluate(self, genotypes: Sequence, epochs: int, best: float) -> list:
-        out = []
-        thresholds = self.rule.thresholds() if self.rule and epochs == self.table.epochs else {}
-        checked = []
-        for g in genotypes:
-            n = self.index[self.table.space.canonical(g)]
-            params = int(self.table.params[n])
-            penalty = self.lam * params / self.table.nmax
-            if penalty >= best:  # cannot beat the best: not trained
-                out.append(SimpleNamespace(objective=math.inf, val_error=math.inf, params=params, ok=False, n=n))
-                continue
-            key = (n, epochs)
-            if self.cache and key in self.results:
-                out.append(self.results[key])
-                continue
-            errors = self.table.val_error[self.s, n]
-            trained, checks = epochs, {}
-            if self.rule and epochs == self.table.epochs:
-                for e in checkpoints(epochs):
-                    checks[e] = float(errors[e - 1]) + penalty
-                    if checks[e] > thresholds[e]:
-                        trained = e
-                        break
-                checked.append(checks)
-            self.networks += 1
-            self.epochs += trained
-            err = float(errors[trained - 1])
-            ok = trained == epochs
-            r = SimpleNamespace(objective=err + penalty if ok else math.inf, val_error=err, params=params, ok=ok, n=n)
-            self.results[key] = r
-            out.append(r)
-        for checks in checked:
-            self.rule.add(checks)
-        return out
-
-
 def replay(table: Table, name: str, repeat: int, lam: float, budget: int, population: int,
            cache: bool = True, stop: float | None = None) -> Replay:
-    """One search by strategy `name`, until it trains the optimum, spends the budget (in trained
-    architecture-epochs) or stops training anything new."""
+    """One search by strategy `name`, through the search loop with the table in place of
+    training, until it trains the optimum, spends the budget (in trained architecture-epochs)
+    or stops training anything new."""
     full = table.epochs
     mean_obj = table.objective(lam).mean(0)
-    optimum = int(mean_obj.argmin())
+    optimum = table.genotypes[int(mean_obj.argmin())]
+    index = table.index()
     strategy = make_strategy(name, table.space, population, derive_seed(STRATEGY, repeat), max_epochs=full)
-    ev = TableEvaluator(table, lam, repeat % len(table.seeds), cache, stop)
+    ev = TableEvaluator(table, lam, repeat % len(table.seeds), early_stop=stop or 0.0, reuse=cache)
     result = Replay(name)
-    incumbent, best_seen = None, math.inf
     stalled = 0  # asks in a row that trained nothing new: the strategy has converged
-    while (ev.epochs < budget and stalled < STALL_LIMIT and result.found_networks is None
-           and not getattr(strategy, "done", False)):
-        spent = ev.epochs
-        genotypes = strategy.ask()
-        epochs = getattr(strategy, "epochs", full)
-        results = ev.evaluate(genotypes, epochs, best_seen)
-        strategy.tell(genotypes, results)
-        if epochs == full:
-            for r in results:
-                if r.ok and r.objective < best_seen:
-                    best_seen, incumbent = r.objective, r.n
-                if r.ok and r.n == optimum and result.found_networks is None:
-                    result.found_networks, result.found_epochs = ev.networks, ev.epochs
-        regret = math.inf if incumbent is None else float(mean_obj[incumbent] - mean_obj[optimum])
-        result.curve.append((ev.epochs, regret))
-        stalled = stalled + 1 if ev.epochs == spent else 0
-    result.trained_networks, result.trained_epochs = ev.networks, ev.epochs
+    spent = 0
+
+    def after(generation: Generation, results: list[Evaluation]) -> None:
+        nonlocal stalled, spent
+        if generation.epochs == full and result.found_networks is None:
+            if any(r.ok and ev.space.canonical(r.genotype) == optimum for r in results):
+                result.found_networks, result.found_epochs = ev.n_trained, ev.trained_epochs
+        best = generation.best_genotype
+        regret = math.inf if best is None else float(mean_obj[index[ev.space.canonical(best)]] - mean_obj.min())
+        result.curve.append((ev.trained_epochs, regret))
+        stalled = stalled + 1 if ev.trained_epochs == spent else 0
+        spent = ev.trained_epochs
+
+    run_search(strategy, ev, generations=None, on_generation=after,
+               until=lambda: ev.trained_epochs >= budget or stalled >= STALL_LIMIT or result.found_networks is not None)
+    result.trained_networks, result.trained_epochs = ev.n_trained, ev.trained_epochs
     return result
 
 

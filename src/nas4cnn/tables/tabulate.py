@@ -22,7 +22,7 @@ from nas4cnn.core.rundir import atomic_path
 from nas4cnn.core.seeding import init_seed
 from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet
-from nas4cnn.nn.engine import Candidate, make_groups
+from nas4cnn.nn.groups import Candidate, make_groups
 from nas4cnn.nn.model import count_params, max_params
 from nas4cnn.search.executors import LocalExecutor, TrainJob
 
@@ -135,15 +135,13 @@ def tabulate(
             overhead = 50_000 if executor.device.type == "cpu" else 1e12
             groups = make_groups(cands, shape, overhead)
 
-            def record(i: int, res, groups=groups, s=s) -> None:
+            runs = executor.run([[cands[n] for n in g] for g in groups], costs=[float(params[g].sum()) for g in groups])
+            for i, res in runs:
                 for j, n in enumerate(groups[i]):
                     for e, (nll, err) in enumerate(res.curves[j]):
                         val_nll[s, n, e], val_error[s, n, e] = nll, err
                 if on_progress is not None:
                     on_progress(len(groups[i]))
-
-            executor.run([[cands[n] for n in g] for g in groups],
-                         costs=[float(params[g].sum()) for g in groups], on_result=record)
         finally:
             executor.close()
     return Table(config, data.name, max_params(space, shape, k), list(seeds), genotypes, params, val_error, val_nll)

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
@@ -24,9 +24,11 @@ import torch
 from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.early_stop import is_stopped
 from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.record import Status
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn import fused
-from nas4cnn.nn.engine import Candidate, train_group
+from nas4cnn.nn.engine import train_group
+from nas4cnn.nn.groups import Candidate
 from nas4cnn.nn.threads import single_thread
 
 log = logging.getLogger(__name__)
@@ -45,12 +47,13 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class GroupResult:
-    """Per candidate: validation NLL and error (NaN when it failed) and why it failed (None if
-    it trained); the group's training time."""
+    """Per candidate: validation NLL and error (NaN when it failed), its status (OK, FAILED
+    or STOPPED) and the reason (None if OK); the group's training time."""
 
     val_nll: list[float]
     val_error: list[float]
-    failed: list[str | None]
+    status: list[Status]
+    reason: list[str | None]
     seconds: float
     curves: list[list[tuple[float, float]]] | None = None  # per candidate, per epoch: (val_nll, val_error)
     checks: list[dict[int, float]] | None = None  # per candidate: validation error at early-stop checkpoints
@@ -60,7 +63,8 @@ class GroupResult:
         return GroupResult(
             [v for p in parts for v in p.val_nll],
             [v for p in parts for v in p.val_error],
-            [f for p in parts for f in p.failed],
+            [s for p in parts for s in p.status],
+            [r for p in parts for r in p.reason],
             sum(p.seconds for p in parts),
             None if any(p.curves is None for p in parts) else [c for p in parts for c in p.curves],
             None if any(p.checks is None for p in parts) else [c for p in parts for c in p.checks],
@@ -105,16 +109,19 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
         if len(cands) == 1:
             log.warning("%s does not fit in memory on %s", cands[0].arch.name, data.train.x.device)
             nan = float("nan")
-            return GroupResult([nan], [nan], [f"out of memory on {data.train.x.device}"], time.perf_counter() - start,
+            return GroupResult([nan], [nan], [Status.FAILED], [f"out of memory on {data.train.x.device}"],
+                               time.perf_counter() - start,
                                [[]] if job.curves else None, [{}] if stop is not None else None)
         half = len(cands) // 2
         return GroupResult.concat([run_group(data, job, cands[:half], cache, stop),
                                    run_group(data, job, cands[half:], cache, stop)])
     nan = float("nan")
-    measured = lambda f: f is None or is_stopped(f)  # noqa: E731
+    status = [Status.OK if f is None else Status.STOPPED if is_stopped(f) else Status.FAILED for f in failed]
+    measured = [s is not Status.FAILED for s in status]
     return GroupResult(
-        [h[-1].val_loss if measured(f) else nan for h, f in zip(hist, failed)],
-        [h[-1].val_error if measured(f) else nan for h, f in zip(hist, failed)],
+        [h[-1].val_loss if m else nan for h, m in zip(hist, measured)],
+        [h[-1].val_error if m else nan for h, m in zip(hist, measured)],
+        status,
         failed,
         time.perf_counter() - start,
         [[(e.val_loss, e.val_error) for e in h] for h in hist] if job.curves else None,
@@ -181,32 +188,24 @@ class LocalExecutor:
         self,
         groups: Sequence[Sequence[Candidate]],
         costs: Sequence[float] | None = None,
-        on_result: Callable[[int, GroupResult], None] | None = None,
         epochs: int | None = None,
         stop: dict[int, float] | None = None,
-    ) -> list[GroupResult]:
-        """Results in the order of `groups`; `on_result(i, result)` is called as each group
-        finishes. Costlier groups start first when spread over workers. `epochs` overrides
-        the job's training epochs for this call; `stop` gives early-stop thresholds."""
+    ) -> Iterator[tuple[int, GroupResult]]:
+        """(group number, result) for each of `groups`, as each finishes. Costlier groups start
+        first when spread over workers. `epochs` overrides the job's training epochs for this
+        call; `stop` gives early-stop thresholds."""
         job = self.job if epochs is None else replace(self.job, epochs=epochs)
-        results: dict[int, GroupResult] = {}
-
-        def done(i: int, r: GroupResult) -> None:
-            results[i] = r
-            if on_result is not None:
-                on_result(i, r)
-
         if self.workers == 1 or len(groups) == 1:
-            with single_thread(self.device):
-                for i, g in enumerate(groups):
-                    done(i, run_group(self.data, job, g, self._cache, stop))
+            for i, g in enumerate(groups):
+                with single_thread(self.device):
+                    result = run_group(self.data, job, g, self._cache, stop)
+                yield i, result
         else:
             order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
             pool = self._get_pool()
             futures = {pool.submit(_worker_run, list(groups[i]), job.epochs, stop): i for i in order}
             for f in as_completed(futures):
-                done(futures[f], f.result())
-        return [results[i] for i in range(len(groups))]
+                yield futures[f], f.result()
 
     def close(self) -> None:
         """Stop the workers at once (work in flight is abandoned, never half-recorded)."""

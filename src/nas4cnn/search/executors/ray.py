@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 import torch
 
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.data.dataset import DataSet
-from nas4cnn.nn.engine import Candidate
+from nas4cnn.nn.groups import Candidate
 from nas4cnn.search.executors.local import GroupResult, TrainJob, run_group
 
 log = logging.getLogger(__name__)
@@ -71,23 +71,18 @@ class RayExecutor:
         self,
         groups: Sequence[Sequence[Candidate]],
         costs: Sequence[float] | None = None,
-        on_result: Callable[[int, GroupResult], None] | None = None,
         epochs: int | None = None,
         stop: dict[int, float] | None = None,
-    ) -> list[GroupResult]:
+    ) -> Iterator[tuple[int, GroupResult]]:
+        """As `LocalExecutor.run`: (group number, result) as each group finishes."""
         job = self._job if epochs is None else replace(self._job, epochs=epochs)
         order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
         refs = {self._task.remote(self._data, job, list(groups[i]), self._gpu, stop): i for i in order}
         pending = list(refs)
-        results: dict[int, GroupResult] = {}
         while pending:
             ready, pending = self._ray.wait(pending, num_returns=1)
             for ref in ready:
-                i = refs[ref]
-                results[i] = self._ray.get(ref)
-                if on_result is not None:
-                    on_result(i, results[i])
-        return [results[i] for i in range(len(groups))]
+                yield refs[ref], self._ray.get(ref)
 
     def close(self) -> None:
         if self._owns and self._ray.is_initialized():

@@ -1,0 +1,108 @@
+"""What every API call does before its work: validate the config, load and check the data,
+resolve genotypes and executors, and describe the run's data and execution for its store."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+
+import torch
+
+from nas4cnn.core.config import RunConfig, TrainConfig, validate
+from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.space import Genotype, SearchSpace
+from nas4cnn.data.dataset import DataSet, load_dataset
+from nas4cnn.nn.model import check_space_fits
+from nas4cnn.nn.steps import uses_fused_step
+from nas4cnn.search.engine_evaluator import EngineEvaluator
+from nas4cnn.search.executors import LocalExecutor, TrainJob
+
+GenotypeLike = str | Sequence[int]
+EXECUTORS = ("local", "ray")
+
+
+def prepare(config: RunConfig | None, data: DataSet | None) -> tuple[RunConfig, DataSet]:
+    """Validate the config, load and check the data, and check the space fits the data's images."""
+    config = config or RunConfig()
+    validate(config)
+    data = data if data is not None else load_dataset(config.data)
+    check_space_fits(config.space, data.input_shape)
+    return config, data
+
+
+def resolve_genotype(space: SearchSpace, genotype: GenotypeLike, what: str = "genotype") -> Genotype:
+    if isinstance(genotype, str):
+        return space.parse(genotype, what)
+    return space.validate(list(genotype), what)
+
+
+def check_executor(executor: str, ray_address: str | None) -> None:
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor must be one of {list(EXECUTORS)}; got {executor!r}")
+    if ray_address is not None and executor != "ray":
+        raise ConfigError(f"--ray-address {ray_address} is for --executor ray; got --executor {executor}")
+
+
+def make_executor(kind: str, data: DataSet, job: TrainJob, device: str, workers: int | None,
+                  ray_address: str | None):
+    if kind == "local":
+        return LocalExecutor(data, job, device, workers)
+    if kind == "ray":
+        from nas4cnn.search.executors.ray import RayExecutor
+
+        return RayExecutor(data, job, address=ray_address, device=device)
+    raise ConfigError(f"--executor must be one of {list(EXECUTORS)}; got {kind!r}")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_same_config(stored: dict, given: dict) -> None:
+    a, b = _flatten(stored), _flatten(given)
+    diffs = [f"{k} is {a.get(k)!r} in the run but {b.get(k)!r} here" for k in sorted(set(a) | set(b))
+             if a.get(k) != b.get(k)]
+    if diffs:
+        raise ConfigError(f"--resume: the run was made with another configuration: {'; '.join(diffs)}")
+
+
+def check_same_data(stored: dict, data: DataSet, what: str) -> None:
+    """The data set a run was made with (its `dataset` record) against `data`."""
+    given = dataset_info(data)
+    diffs = [f"{k} is {stored.get(k)!r} in the run but {v!r} here" for k, v in given.items() if stored.get(k) != v]
+    if diffs:
+        raise ConfigError(f"{what}: the run was made with other data: {'; '.join(diffs)}"
+                          + ("; give the run's data set (data=...)" if stored.get("name") != given["name"] else ""))
+
+
+def run_info(data: DataSet, evaluator: EngineEvaluator, train: TrainConfig) -> dict:
+    """What the store records besides the config: the data, Nmax, where it trains, versions."""
+    execution = {"device": evaluator.device.type}
+    if evaluator.device.type == "cpu" and isinstance(evaluator.executor, LocalExecutor):
+        execution["cpu_step"] = cpu_step(evaluator.device, train)  # a cluster's nodes decide for themselves
+    return {
+        "dataset": dataset_info(data),
+        "nmax": evaluator.nmax,
+        "execution": execution,
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+    }
+
+
+def cpu_step(device: torch.device, train: TrainConfig) -> str:
+    """Which training step a local run's groups take: the fused C step or PyTorch operations."""
+    return "fused" if uses_fused_step(device, train) else "pytorch"
+
+
+def dataset_info(data: DataSet) -> dict:
+    return {
+        "name": data.name,
+        "input_shape": list(data.input_shape),
+        "num_classes": data.num_classes,
+        "sizes": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+    }

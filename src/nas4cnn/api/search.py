@@ -1,0 +1,218 @@
+"""`search`: run the search in a new run directory, or continue an interrupted one, then
+train the winner from scratch and write the run's outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from nas4cnn.api.prepare import (
+    check_executor,
+    check_same_config,
+    check_same_data,
+    cpu_step,
+    make_executor,
+    prepare,
+    run_info,
+)
+from nas4cnn.api.training import save_final, train_final
+from nas4cnn.core import rundir
+from nas4cnn.core.config import RunConfig, config_from_dict
+from nas4cnn.core.errors import ConfigError, RunDirError
+from nas4cnn.core.record import Evaluation, Status
+from nas4cnn.core.seeding import STRATEGY, derive_seed
+from nas4cnn.data.dataset import DataSet
+from nas4cnn.nn.checkpoint import load_model
+from nas4cnn.nn.model import CNN
+from nas4cnn.outputs.report import report
+from nas4cnn.outputs.summary import write_outputs
+from nas4cnn.search.engine_evaluator import EngineEvaluator
+from nas4cnn.search.executors import TrainJob, resolve_device
+from nas4cnn.search.loop import Resumed, SearchFailed, resume, run_search
+from nas4cnn.search.store import RunStore
+from nas4cnn.strategies import Strategy, make_strategy
+
+log = logging.getLogger(__name__)
+
+
+class Interrupted(Exception):
+    """The user stopped a search (Ctrl-C); everything finished so far is in the store."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"interrupted; finished work is saved in {path}")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished search: its folder, its summary and the final model."""
+
+    path: Path
+    summary: dict
+    model: CNN
+
+
+def search(
+    config: RunConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    data: DataSet | None = None,
+    device: str = "auto",
+    workers: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    progress: bool = False,
+) -> Run:
+    """Run the search (or continue an interrupted one with `resume`: see `resume_search`),
+    train the winner from scratch, and write the run directory. Every trained network is
+    committed to the run's store as its training group finishes."""
+    check_executor(executor, ray_address)
+    if resume is not None:
+        return resume_search(resume, config, data=data, device=device, workers=workers, executor=executor,
+                             ray_address=ray_address, progress=progress)
+    config, data = prepare(config, data)
+    strategy = make_search_strategy(config)
+    path = rundir.choose_run_dir(out, config.search.seed)
+    with contextlib.ExitStack() as undo:  # what was opened is closed again if setting up fails
+        evaluator = _evaluator(config, data, device, workers, executor, ray_address)
+        undo.callback(evaluator.close)
+        rundir.make_run_dir(path)
+        store = RunStore.create(path, config.to_dict(), run_info(data, evaluator, config.train))
+        undo.pop_all()
+    return _search_and_finish(path, store, config, data, strategy, evaluator, None, progress)
+
+
+def resume_search(
+    run_dir: str | Path,
+    config: RunConfig | None = None,
+    *,
+    data: DataSet | None = None,
+    device: str = "auto",
+    workers: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    progress: bool = False,
+) -> Run:
+    """Continue the interrupted run in `run_dir` from what its store committed, and finish it
+    as an uninterrupted run would have. `config`, if given, must agree with the run's."""
+    check_executor(executor, ray_address)
+    path = Path(run_dir)
+    store = RunStore.open(path)  # locked: no other process writes this run while it is open
+    with contextlib.ExitStack() as undo:
+        undo.callback(store.close)
+        # A run killed after it finished, before its outputs were written: write them.
+        if store.status == "finished":
+            if (path / rundir.SUMMARY).exists():
+                raise RunDirError(f"--resume: the run in {str(path)!r} is already finished")
+            write_outputs(path, store)
+            store.close()
+            undo.pop_all()
+            report(path)
+            return load_run(path)
+        # The run's own settings and data; what the caller gave must agree with them.
+        stored = config_from_dict(store.config, source=f"{path}/run.db")
+        if config is not None:
+            check_same_config(store.config, config.to_dict())
+        config, data = prepare(stored, data)
+        check_same_data(store.info["dataset"], data, "--resume")
+        # The same kind of device and CPU step, or the results would not be the same.
+        want, got = store.info["execution"]["device"], resolve_device(device)
+        if got.type != want:
+            raise ConfigError(f"--device: the run was made on {want!r} and would not give the same "
+                              f"results on {got.type!r}; resume with --device {want}")
+        step = store.info["execution"].get("cpu_step")
+        if step and executor == "local" and step != cpu_step(got, config.train):
+            log.warning("the run was trained with the %s CPU step and resumes with the other one: its "
+                        "results may differ from an uninterrupted run's by float rounding", step)
+        # The strategy, the evaluator's records and the history, as they were when it stopped.
+        strategy = make_search_strategy(config)
+        evaluator = _evaluator(config, data, device, workers, executor, ray_address)
+        undo.callback(evaluator.close)
+        resumed = resume(store, strategy, evaluator)
+        undo.pop_all()
+    return _search_and_finish(path, store, config, data, strategy, evaluator, resumed, progress)
+
+
+def make_search_strategy(config: RunConfig) -> Strategy:
+    """The configured strategy, refused when the search would end before any network is
+    trained for the full epochs (a multi-fidelity strategy given too few generations)."""
+    s = config.search
+    strategy = make_strategy(s.strategy, config.space, s.population, derive_seed(STRATEGY, s.seed),
+                             distinct=s.distinct_survivors, max_epochs=config.train.epochs)
+    first = getattr(strategy, "first_full_batch", 0)
+    if first > s.generations:
+        raise ConfigError(f"search.generations (--generations) is {s.generations}, but {s.strategy} first trains "
+                          f"networks for the full {config.train.epochs} epochs in generation {first}: no network "
+                          f"could be chosen; give --generations {first} or more")
+    return strategy
+
+
+def _evaluator(config: RunConfig, data: DataSet, device: str, workers: int | None, executor: str,
+               ray_address: str | None) -> EngineEvaluator:
+    s = config.search
+    ex = make_executor(executor, data, TrainJob(config.train, config.train.epochs, s.seed), device, workers,
+                       ray_address)
+    try:
+        return EngineEvaluator(config.space, data, config.train, s.lam, s.seed, executor=ex,
+                               early_stop=s.early_stop)
+    except BaseException:
+        ex.close()
+        raise
+
+
+def _search_and_finish(path: Path, store: RunStore, config: RunConfig, data: DataSet, strategy: Strategy,
+                       evaluator: EngineEvaluator, resumed: Resumed | None, progress: bool) -> Run:
+    """The search from where it stands, then the final model and the outputs."""
+    log.info("run directory: %s", path)
+    s = config.search
+    bar = tqdm(total=s.generations + 1, initial=resumed.generation if resumed else 0, desc="search", unit="gen",
+               disable=not progress)
+    try:
+        with open(path / rundir.EVALUATIONS, "a", encoding="utf-8") as live:
+
+            def on_generation(record, results: list[Evaluation]) -> None:
+                for r in results:
+                    live.write(json.dumps({"generation": record.generation, **r.to_dict()}) + "\n")
+                live.flush()
+                bar.set_postfix(best=f"{record.global_best:.4f}", trained=evaluator.n_trained)
+                bar.update()
+
+            result = run_search(strategy, evaluator, s.generations, store, resumed, on_generation)
+        bar.close()
+        evaluator.close()
+        if result.best is None:
+            raise _failed(result.history.evaluations)
+        final = train_final(config, result.best.genotype, data, evaluator.device, progress)
+        save_final(path, final, config, data)
+        store.finish(final.metrics())
+        summary = write_outputs(path, store)
+        report(path)
+    except KeyboardInterrupt:
+        raise Interrupted(path) from None
+    finally:
+        bar.close()
+        evaluator.close()
+        store.close()
+    return Run(path, summary, final.first.model)
+
+
+def _failed(evaluations: list[tuple[int, Evaluation]]) -> SearchFailed:
+    reasons = sorted({e.reason for _, e in evaluations if e.status is Status.FAILED and e.reason})
+    if reasons:
+        return SearchFailed(f"every one of the {len(evaluations)} evaluations failed to train (for example: "
+                            f"{reasons[0]}); check the training settings")
+    return SearchFailed(f"none of the {len(evaluations)} evaluations was trained for the full epochs (the others "
+                        "were pruned or stopped early); give more generations or turn early stopping off")
+
+
+def load_run(path: str | Path) -> Run:
+    """A finished run directory: its summary and its model, rebuilt."""
+    path = Path(path)
+    summary = rundir.read_summary(path)
+    return Run(path, summary, load_model(path / rundir.MODEL))

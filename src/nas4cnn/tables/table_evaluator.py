@@ -1,0 +1,49 @@
+"""An evaluator that reads a tabular benchmark instead of training: a network "trained" for
+E epochs gets the validation figures the table recorded after epoch E (for one of its
+seeds), and early stopping stops it at a checkpoint by the same rule as a real training.
+It counts the compute a real run would have spent: the epochs each trained network took."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from nas4cnn.core.early_stop import checkpoints
+from nas4cnn.core.record import Evaluation, Status
+from nas4cnn.core.space import Genotype
+from nas4cnn.search.evaluator import Evaluator
+from nas4cnn.tables.tabulate import Table
+
+
+class TableEvaluator(Evaluator):
+    def __init__(self, table: Table, lam: float, seed_index: int, early_stop: float = 0.0, reuse: bool = True):
+        super().__init__(table.space, table.nmax, lam, table.epochs, early_stop, reuse)
+        self.table = table
+        self.seed_index = seed_index
+        self.index = table.index()
+        self.trained_epochs = 0  # architecture-epochs spent, as a real run would
+
+    def params(self, genotype: Genotype) -> int:
+        return int(self.table.params[self.index[genotype]])
+
+    def _run(self, genotypes: list[Genotype], params: list[int], groups: list[list[int]], epochs: int,
+             stop: dict[int, float] | None) -> Iterator[tuple[int, list[Evaluation]]]:
+        for k, idx in enumerate(groups):
+            yield k, [self._lookup(genotypes[i], params[i], epochs, stop) for i in idx]
+
+    def _lookup(self, genotype: Genotype, params: int, epochs: int, stop: dict[int, float] | None) -> Evaluation:
+        n = self.index[genotype]
+        errors, nlls = self.table.val_error[self.seed_index, n], self.table.val_nll[self.seed_index, n]
+        trained, checks = epochs, None
+        if stop is not None:
+            checks = {}
+            penalty = self.penalty(params)
+            for e in checkpoints(epochs):
+                checks[e] = float(errors[e - 1])
+                if checks[e] + penalty > stop[e]:
+                    trained = e
+                    break
+        self.trained_epochs += trained
+        status = Status.OK if trained == epochs else Status.STOPPED
+        reason = None if status is Status.OK else f"stopped after epoch {trained} (from the table)"
+        return self.record(genotype, params, epochs, status, reason, float(errors[trained - 1]),
+                           float(nlls[trained - 1]), 0.0, checks)
