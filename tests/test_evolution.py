@@ -1,9 +1,8 @@
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
 from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.record import Evaluation
 from nas4cnn.core.space import SearchSpace
 from nas4cnn.strategies import STRATEGIES, make_strategy
 from nas4cnn.strategies.evolution import Evolution, mutate_one_gene, one_point_crossover
@@ -12,7 +11,7 @@ SPACE = SearchSpace()
 
 
 def R(objective):
-    return SimpleNamespace(objective=objective, val_error=objective, params=0, ok=True)
+    return Evaluation(genotype=(0, 0, 0, 0, 0), arch="", params=0, epochs=8, val_error=objective, objective=objective)
 
 
 def results(objectives):

@@ -1,14 +1,15 @@
 """Contract tests run over every registered strategy."""
 
+import json
 import math
-from types import SimpleNamespace
 
 import pytest
 
+from nas4cnn.core.pareto import pareto_front
+from nas4cnn.core.record import Evaluation
 from nas4cnn.core.space import SearchSpace
 from nas4cnn.strategies import STRATEGIES, make_strategy
 from nas4cnn.strategies.local_search import neighbours
-from nas4cnn.core.pareto import pareto_front
 
 SPACE = SearchSpace()
 
@@ -16,7 +17,8 @@ SPACE = SearchSpace()
 def fake(g, epochs=8):
     err = ((g[0] * 7 + g[1] * 3 + g[2] * 5 + g[3] * 11 + g[4]) % 13) / 13 + 1 / (1 + epochs)
     params = (g[0] + 1) * 1000 + g[4] * 100
-    return SimpleNamespace(objective=err + 0.01 * params / 4000, val_error=err, params=params, ok=True)
+    return Evaluation(genotype=tuple(g), arch=SPACE.name(g), params=params, epochs=epochs, val_error=err,
+                      objective=err + 0.01 * params / 4000)
 
 
 def drive(strategy, steps):
@@ -201,3 +203,13 @@ def test_best_first_keeps_asking_once_every_network_is_tried():
     bf = make_strategy("best-first", tiny, population=3, seed=0)
     steps = drive(bf, 4)  # 2 distinct networks in a space of 4 genotypes: used to loop for ever
     assert len(steps) == 4 and all(len(gs) == 3 for gs, _ in steps)
+
+
+def test_hyperband_reads_the_state_runs_before_evaluation_records_stored():
+    hb = make_strategy("hyperband+evolution", SPACE, population=8, seed=0)
+    drive(hb, 2)
+    state = json.loads(json.dumps(hb.state_dict()))
+    state["latest"] = [[g, e["objective"], e["val_error"], e["params"], True] for g, e in state["latest"]]
+    old = make_strategy("hyperband+evolution", SPACE, population=8, seed=0)
+    old.load_state_dict(state)
+    assert drive(old, 4) == drive(hb, 4)

@@ -12,22 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from nas4cnn.core.record import Evaluation, Status
 from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.strategies.base import Strategy
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the inner strategy is told about a candidate."""
-
-    objective: float
-    val_error: float
-    params: int
-    ok: bool
 
 
 class Hyperband:
@@ -42,7 +32,7 @@ class Hyperband:
         self.candidates: list[Genotype] = []
         self.inner = inner
         self.batch: list[Genotype] = []  # the inner strategy's proposals for this bracket
-        self.latest: dict[Genotype, Outcome] = {}  # each one's result at the most epochs so far
+        self.latest: dict[Genotype, Evaluation] = {}  # each one's result at the most epochs so far
 
     @property
     def epochs(self) -> int:
@@ -72,7 +62,7 @@ class Hyperband:
     def tell(self, genotypes: Sequence[Genotype], results: Sequence) -> None:
         if self.inner is not None:
             for g, r in zip(genotypes, results):
-                self.latest[tuple(g)] = Outcome(float(r.objective), float(r.val_error), int(r.params), bool(r.ok))
+                self.latest[tuple(g)] = r
         order = sorted(range(len(genotypes)), key=lambda i: float(results[i].objective))
         keep = max(1, len(genotypes) // self.eta)
         if self.rung < self.bracket:
@@ -92,7 +82,7 @@ class Hyperband:
         if self.inner is not None:
             state["inner"] = self.inner.state_dict()
             state["batch"] = [list(g) for g in self.batch]
-            state["latest"] = [[list(g), o.objective, o.val_error, o.params, o.ok] for g, o in self.latest.items()]
+            state["latest"] = [[list(g), e.to_dict()] for g, e in self.latest.items()]
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -102,5 +92,14 @@ class Hyperband:
         if self.inner is not None:
             self.inner.load_state_dict(state["inner"])
             self.batch = [tuple(g) for g in state["batch"]]
-            self.latest = {tuple(g): Outcome(float(o), float(e), int(p), bool(ok))
-                           for g, o, e, p, ok in state["latest"]}
+            self.latest = {tuple(item[0]): self._outcome(item) for item in state["latest"]}
+
+    def _outcome(self, item: list) -> Evaluation:
+        """A stored result: [genotype, record] (or, from runs before records had a status,
+        [genotype, objective, val_error, params, ok])."""
+        if len(item) == 2:
+            return Evaluation.from_dict(item[1])
+        g, objective, val_error, params, ok = item
+        return Evaluation(genotype=tuple(g), arch=self.space.name(g), params=int(params), epochs=self.max_epochs,
+                          status=Status.OK if ok else Status.FAILED, val_error=float(val_error),
+                          objective=float(objective))
