@@ -39,8 +39,9 @@ def test_records_and_generations_read_back_as_written(tmp_path):
     store = RunStore.create(tmp_path, CONFIG, {"nmax": 1})
     store.add_evaluations(0, RECORDS[:3])
     store.add_evaluations(1, RECORDS[3:])
-    g = Generation(0, [(2, 0, 0, 1, 6), (0, 0, 1, 0, 0)], 8, 0.052, 0.052, (2, 0, 0, 1, 6),
-                   "conv32k3-relu-maxpool2-fc70", {"rng": [1, 2]}, 3.25)
+    g = Generation(generation=0, genotypes=[(2, 0, 0, 1, 6), (0, 0, 1, 0, 0)], epochs=8, global_best=0.052,
+                   local_best=0.052, best_genotype=(2, 0, 0, 1, 6), best_arch="conv32k3-relu-maxpool2-fc70",
+                   strategy_state={"rng": [1, 2]}, seconds=3.25)
     store.add_generation(g)
     store.close()
     store = RunStore.open(tmp_path)

@@ -14,7 +14,7 @@ from nas4cnn.core.record import Evaluation
 from nas4cnn.core.space import Genotype, SearchSpace
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Generation:
     """One finished generation: what was asked, the bests after it, and the strategy's state
     after it was told the results (to continue from here)."""
@@ -45,9 +45,11 @@ class History:
             strategy_state: dict, seconds: float) -> Generation:
         local = self._take_best(epochs, results)
         b = self.best
-        record = Generation(generation, [tuple(g) for g in genotypes], epochs,
-                            b.objective if b else math.inf, local.objective if local else math.inf,
-                            b.genotype if b else None, b.arch if b else None, strategy_state, seconds)
+        record = Generation(generation=generation, genotypes=[tuple(g) for g in genotypes], epochs=epochs,
+                            global_best=b.objective if b else math.inf,
+                            local_best=local.objective if local else math.inf,
+                            best_genotype=b.genotype if b else None, best_arch=b.arch if b else None,
+                            strategy_state=strategy_state, seconds=seconds)
         self._append(record, results)
         return record
 

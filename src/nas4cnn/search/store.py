@@ -276,8 +276,10 @@ class RunStore:
         rows = self.conn.execute("SELECT * FROM generations ORDER BY generation")
         inf = float("inf")
         return [
-            Generation(g, [tuple(x) for x in json.loads(gs)], ep, _from_num(gb, inf), _from_num(lb, inf),
-                       tuple(json.loads(bg)) if bg else None, ba, json.loads(st), sec)
+            Generation(generation=g, genotypes=[tuple(x) for x in json.loads(gs)], epochs=ep,
+                       global_best=_from_num(gb, inf), local_best=_from_num(lb, inf),
+                       best_genotype=tuple(json.loads(bg)) if bg else None, best_arch=ba,
+                       strategy_state=json.loads(st), seconds=sec)
             for g, gs, ep, gb, lb, bg, ba, st, sec in rows
         ]
 
