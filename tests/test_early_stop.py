@@ -10,7 +10,8 @@ from test_resume import cli, evaluation_lines, numbers
 
 from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.early_stop import MIN_HISTORY, StopRule, checkpoints
-from nas4cnn.nn.engine import Candidate, train_group
+from nas4cnn.nn.engine import train_group
+from nas4cnn.nn.groups import Candidate
 from nas4cnn.tables.tabulate import Table
 
 compare = importlib.import_module("nas4cnn.tables.compare")

@@ -7,7 +7,8 @@ from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.space import SearchSpace
 from nas4cnn.nn import fused, stacked
 from nas4cnn.nn.activations import activation_names
-from nas4cnn.nn.engine import Candidate, make_groups, train_group
+from nas4cnn.nn.engine import train_group
+from nas4cnn.nn.groups import Candidate, make_groups
 from nas4cnn.nn.model import build_model
 from nas4cnn.nn.optimizers import FastAdamax
 from nas4cnn.nn.stacked import StackedGroup, group_key
@@ -158,7 +159,8 @@ def test_a_diverging_candidate_fails_alone(small_data, monkeypatch, engine):
 
 
 def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
-    from nas4cnn.search.executors import TrainJob, run_group
+    from nas4cnn.core.record import Status
+    from nas4cnn.search.executors import TrainJob, local, run_group
 
     cands = [Candidate(SPACE.decode((1, 0, i % 5, 1, i)), i) for i in range(4)]
     too_big = cands[2]
@@ -169,9 +171,11 @@ def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
         return real(group, *args, **kw)
 
-    monkeypatch.setattr("nas4cnn.search.executors.local.train_group", fake)
+    # patched on the module object: the dotted path would resolve `nas4cnn.search` to the API's function
+    monkeypatch.setattr(local, "train_group", fake)
     res = run_group(small_data, TrainJob(TrainConfig(), 1, 0), cands, {})
-    assert res.failed == [None, None, "out of memory on cpu", None]
+    assert res.reason == [None, None, "out of memory on cpu", None]
+    assert res.status == [Status.OK, Status.OK, Status.FAILED, Status.OK]
     assert [v == v for v in res.val_error] == [True, True, False, True]
 
 
