@@ -1,8 +1,11 @@
+import contextlib
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -171,7 +174,7 @@ def test_unwritable_outputs_are_refused_before_the_work(tmp_path, monkeypatch, c
         raise AssertionError("the work started before the output was checked")
 
     monkeypatch.setattr(importlib.import_module("nas4cnn.tables.tabulate"), "tabulate", work)
-    monkeypatch.setattr("nas4cnn.api._replay_pool", work)
+    monkeypatch.setattr("nas4cnn.api.tables._replay_pool", work)
     for args in (["tabulate", "--epochs", "1", "--seeds", "1", "--out", str(blocked / "t.json.gz")],
                  ["compare", "--repeats", "1", "--out", str(blocked / "c")],
                  ["compare", "--repeats", "1", "--out", str(blocked / "new" / "c")],
@@ -194,3 +197,133 @@ def test_a_failed_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path):
     rundir.write_json(good, {"a": float("nan"), "b": [float("inf"), 1.5]})
     assert json.loads(good.read_text(), parse_constant=_not_json) == {"a": None, "b": [None, 1.5]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.json", "out"]
+
+
+def test_help_space_and_argument_errors_load_no_heavy_library():
+    """`--help`, `space` and a bad flag answer at once: they import no PyTorch, Matplotlib or
+    scikit-learn (the speed itself is measured by benchmarks/bench_cli.py)."""
+    probe = ("import contextlib, io, sys\n"
+             "from nas4cnn.cli import main\n"
+             "for argv in {argvs!r}:\n"
+             "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+             "        try:\n"
+             "            main(argv)\n"
+             "        except SystemExit:\n"
+             "            pass\n"
+             "print(sorted({{m.split('.')[0] for m in sys.modules}} & {{'torch', 'matplotlib', 'sklearn'}}))\n")
+    argvs = [["--help"], ["search", "--help"], ["space"], ["space", "--json"], ["search", "--epochs", "many"],
+             ["search", "--population", "1"], ["train", "--generation", "5"], [], ["--version"]]
+    r = subprocess.run([sys.executable, "-c", probe.format(argvs=argvs)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_version_bare_command_and_no_abbreviations(capsys):
+    import nas4cnn
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"nas4cnn {nas4cnn.__version__}" == "nas4cnn 0.1.0"
+    r = cli()  # a bare `nas4cnn` lists the commands, as a usage error: on stderr, exit 2
+    assert r.returncode == 2 and r.stdout == ""
+    assert "search" in r.stderr and "space" in r.stderr and "COMMAND" in r.stderr
+    for argv, message in ((["search", "--generation", "5"], "unrecognized arguments: --generation 5"),
+                          (["space", "--data", "mnist"], "unrecognized arguments: --data mnist"),
+                          (["train", "--geno", "2,0,0,1,6"], "the following arguments are required: --genotype")):
+        r = cli(*argv)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+def test_help_shows_each_settings_defaults_from_its_declaration():
+    from nas4cnn.cli.flags import default_text
+    from nas4cnn.core.config import RECIPE_VALUES, SETTINGS
+
+    assert default_text(SETTINGS["search.final_epochs"]) == "default 100; --recipe seed: 40"
+    assert default_text(SETTINGS["train.aug_shift"]) == "default 1; --recipe seed: 0; 0 = off"
+    assert default_text(SETTINGS["search.final_patience"]) == "default 0 = off"
+    assert default_text(SETTINGS["search.final_trainval"]) == "on with --recipe seed"
+    assert default_text(SETTINGS["search.distinct_survivors"]) == ""
+    r = cli("search", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split()).replace("- ", "-")  # argparse wraps lines at hyphens too
+    shown = [s for s in SETTINGS.values() if s.flag and f"--{s.flag} " in text]
+    assert len(shown) > 20
+    for s in shown:
+        assert f"({default_text(s)})" in text if default_text(s) else True, s.flag
+    assert "--final-epochs FINAL_EPOCHS most epochs to retrain the winner (default 100; --recipe seed: 40)" in text
+    assert "most training epochs (default 100; --recipe seed: 40)" in " ".join(cli("train", "--help").stdout.split())
+    assert set(RECIPE_VALUES) == {"default", "seed"}
+
+
+def test_strategy_names_come_from_the_registry():
+    from nas4cnn.strategies import STRATEGIES
+
+    r = cli("search", "--help")
+    text = " ".join(r.stdout.split()).replace("- ", "-")
+    assert all(name in text for name in STRATEGIES)
+    r = cli("search", "--strategy", "evolutoin")
+    assert r.returncode == 2 and "invalid choice: 'evolutoin'" in r.stderr and "'nsga2'" in r.stderr
+
+
+def test_space_of_the_bundled_digits_is_the_loaded_data_sets():
+    from nas4cnn import api
+    from nas4cnn.cli.space import BUNDLED, space_info
+    from nas4cnn.core.config import RunConfig
+    from nas4cnn.data.dataset import load_digits
+
+    data = load_digits()
+    assert BUNDLED["digits"] == (data.input_shape, data.num_classes)
+    for config in (RunConfig(), RunConfig().override("search", lam=0.5)):
+        assert space_info(config) == api.space_info(config)
+    assert space_info(RunConfig().override("data", val_fraction=0.2)) is None  # loaded: its warning is kept
+    r = cli("space", "--config", "/dev/null")
+    assert r.returncode == 0 and "206,742 parameters (digits: 1x8x8 inputs, 10 classes)" in r.stdout
+
+
+def test_one_repeat_shows_no_spread():
+    from nas4cnn.cli.output import spread, test_rows
+
+    assert spread(0.05, 0.0, 1) == "0.0500"
+    assert spread(0.05, None, 3) == "0.0500"
+    assert spread(0.05, 0.01, 3) == "0.0500 ± 0.0100"
+    one = {"repeats": 1, "test_error": 0.05, "test_nll": 0.2, "test_error_mean": 0.05, "test_error_std": 0.0,
+           "test_nll_mean": 0.2, "test_nll_std": 0.0, "per_seed": [{"test_error": 0.05, "test_nll": 0.2}]}
+    assert "±" not in str(test_rows(one))
+    three = {**one, "repeats": 3, "test_error_std": 0.01, "test_nll_std": None,
+             "per_seed": [{"test_error": 0.05, "test_nll": 0.2}] * 3}
+    rows = dict(test_rows(three))
+    assert rows["test error (3 seeds)"] == "0.0500 ± 0.0100" and rows["test NLL (3 seeds)"] == "0.2000"
+
+
+def _committed(db) -> bool:
+    """Whether the run's store holds a trained network yet."""
+    import sqlite3
+
+    if not db.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as c:
+            return c.execute("SELECT count(*) FROM evaluations").fetchone()[0] > 0
+    except sqlite3.Error:  # being created
+        return False
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_search_as_ctrl_c_and_it_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["search", "--generations", "3", "--population", "4", "--epochs", "1", "--final-epochs", "2", "--quiet",
+            "--workers", "2", "--out", str(out)]
+    p = subprocess.Popen([sys.executable, "-m", "nas4cnn", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    deadline = time.monotonic() + 120
+    while not _committed(out / "run.db") and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert p.poll() is None, p.communicate()  # stopped mid-search, after its first commit
+    p.send_signal(signal.SIGTERM)  # as a cluster scheduler does before it kills a job
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert f"interrupted; resume with: nas4cnn search --resume {out}" in err and "Traceback" not in err
+    assert not (out / "summary.json").exists()
+    r = cli("search", "--resume", out, "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "summary.json").read_text())["n_evaluations"] == 4 * 4

@@ -78,3 +78,59 @@ def test_a_config_stored_before_the_recipe_existed_reads_as_the_seeds_recipe():
     c = config_from_dict(stored)
     assert c == RunConfig.recipe("seed")
     assert config_from_dict(RunConfig().to_dict()) == RunConfig()  # a current one is read as written
+
+
+def test_every_field_is_declared_once_as_a_setting():
+    from dataclasses import fields
+
+    from nas4cnn.core.config import SETTINGS, DataConfig, SearchConfig, TrainConfig
+
+    declared = {f"{section}.{f.name}" for section, record in (("train", TrainConfig), ("search", SearchConfig),
+                                                               ("data", DataConfig)) for f in fields(record)}
+    assert set(SETTINGS) == declared
+    for key, s in SETTINGS.items():
+        s.check(s.default, s.name)  # every default passes its own check
+        assert s.help and key == f"{s.section}.{s.key}"
+    flags = [s.flag for s in SETTINGS.values() if s.flag]
+    assert len(flags) == len(set(flags))
+
+
+def test_names_in_messages_and_files_come_from_the_declarations():
+    from nas4cnn.core.config import setting_name
+
+    assert setting_name("search", "lam") == "search.lambda (--lambda)"
+    assert setting_name("search", "distinct_survivors") == "search.distinct_survivors (--keep-duplicates)"
+    assert setting_name("train", "optimizer") == "train.optimizer"  # a config file's setting alone: no flag
+    assert RunConfig().to_dict()["search"]["lambda"] == 0.01 and "lam" not in RunConfig().to_dict()["search"]
+
+
+@pytest.mark.parametrize(
+    "section, values, message",
+    [
+        ("train", {"aug_rotate": 181.0}, "train.aug_rotate (--aug-rotate) must be at most 180 degrees; got 181.0"),
+        ("train", {"aug_scale": 1.0}, "train.aug_scale (--aug-scale) must be below 1; got 1.0"),
+        ("train", {"lr": 0.0}, "train.lr (--lr) must be a finite number > 0; got 0.0"),
+        ("train", {"lr": float("inf")}, "train.lr (--lr) must be a finite number > 0; got inf"),
+        ("search", {"early_stop": 1.0}, ("search.early_stop (--early-stop) must be 0 (off) or a quantile between "
+                                         "0 and 1, like 0.75; got 1.0")),
+        ("search", {"final_trainval": "yes"}, "search.final_trainval (--no-trainval) must be true or false; got 'yes'"),
+        ("data", {"split_seed": 2**32}, "data.split_seed (--split-seed) must be an integer in 0..4294967295"),
+        ("data", {"val_fraction": 1.0}, "data.val_fraction (--val-fraction) must be below 1; got 1.0"),
+        ("data", {"dataset": "npz:"}, "data.dataset (--dataset) must be one of ['digits', "),
+        ("data", {"channels": 2}, "data.channels (--channels) must be one of [0, 1, 3]; got 2"),
+        ("data", {"data_dir": 3}, "data.data_dir (--data-dir) must be a folder path; got 3"),
+    ],
+)
+def test_each_check_names_the_setting_the_rule_and_the_value(section, values, message):
+    with pytest.raises(ConfigError) as e:
+        RunConfig().override(section, **values)
+    assert message in str(e.value)
+
+
+def test_the_strategy_is_checked_by_the_registry():
+    from nas4cnn.strategies import STRATEGIES, check_strategy
+
+    check_strategy("evolution")
+    with pytest.raises(ConfigError) as e:
+        check_strategy("evolutoin")
+    assert str(e.value) == f"search.strategy (--strategy) must be one of {list(STRATEGIES)}; got 'evolutoin'"

@@ -1,99 +1,264 @@
 """Typed, frozen run configuration: defaults, a TOML file, then command-line overrides.
 
-Validation happens once, in `validate`, with messages that name the setting, what
-was expected and what was given.
+Each setting is declared once, on its field (`_setting`): its default, its config-file key,
+its command-line flag, its help and its check. From these declarations (`SETTINGS`) come the
+config files' keys, the names in messages (`setting_name`), `validate`, and the command line's
+flags and help texts with their defaults (`nas4cnn.cli.flags`). Validation happens once, in
+`validate`, with messages that name the setting, what was expected and what was given.
+
+Names checked against a registry above this layer are not checked here: the strategy
+(`nas4cnn.strategies.check_strategy`) and the space's activations (`nas4cnn.nn.activations`).
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nas4cnn.core.errors import ConfigError
-from nas4cnn.core.space import GENES, SearchSpace
 
+if TYPE_CHECKING:
+    from nas4cnn.core.space import SearchSpace
+
+# Until the registries of optimisers (`nas4cnn.nn.optimizers`) and data sets
+# (`nas4cnn.data.sources`) exist, their names are listed here.
 OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
 DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10")
 DATASET_PREFIXES = ("folder:", "npz:")
-STRATEGIES = ("evolution", "regularized-evolution", "random", "grid", "local-search", "best-first", "hyperband",
-              "nsga2", "optuna-tpe", "hyperband+evolution", "hyperband+regularized-evolution",
-              "hyperband+local-search", "hyperband+best-first")
-
-
 SCALINGS = ("none", "unit", "standardize")
 SCHEDULES = ("constant", "cosine")
+
+
+# Checks: each takes the value and the setting's name for the message, and raises a ConfigError.
+
+@dataclass(frozen=True)
+class Integer:
+    """An integer >= minimum (and <= maximum, if given); never a bool."""
+
+    minimum: int
+    maximum: int | None = None
+    type: type = int
+
+    def __call__(self, value, name: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+            raise ConfigError(f"{name} must be an integer >= {self.minimum}; got {value!r}")
+        if self.maximum is not None and value > self.maximum:
+            raise ConfigError(f"{name} must be an integer in {self.minimum}..{self.maximum}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class Number:
+    """A finite number >= 0 (> 0 if `positive`), below `below` or at most `at_most` (in `unit`)."""
+
+    positive: bool = False
+    below: float | None = None
+    at_most: float | None = None
+    unit: str = ""
+    type: type = float
+
+    def __call__(self, value, name: str) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            isinstance(value, int) or math.isfinite(value))
+        if not ok or value < 0 or (self.positive and value == 0):
+            bound = "> 0" if self.positive else ">= 0"
+            raise ConfigError(f"{name} must be a finite number {bound}; got {value!r}")
+        if self.at_most is not None and value > self.at_most:
+            unit = f" {self.unit}" if self.unit else ""
+            raise ConfigError(f"{name} must be at most {self.at_most:g}{unit}; got {value!r}")
+        if self.below is not None and value >= self.below:
+            raise ConfigError(f"{name} must be below {self.below:g}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a few values."""
+
+    values: tuple
+
+    @property
+    def type(self) -> type:
+        return type(self.values[0])
+
+    def __call__(self, value, name: str) -> None:
+        if value not in self.values:
+            raise ConfigError(f"{name} must be one of {list(self.values)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class Boolean:
+    """true or false."""
+
+    type: type = bool
+
+    def __call__(self, value, name: str) -> None:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false; got {value!r}")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string, described in the message as `what`."""
+
+    what: str
+    type: type = str
+
+    def __call__(self, value, name: str) -> None:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be {self.what}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class Quantile:
+    """0 (off) or a quantile strictly between 0 and 1."""
+
+    type: type = float
+
+    def __call__(self, value, name: str) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value == 0 or 0 < value < 1)
+        if not ok:
+            raise ConfigError(f"{name} must be 0 (off) or a quantile between 0 and 1, like 0.75; got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataSetName:
+    """A named data set, or folder:PATH / npz:PATH."""
+
+    type: type = str
+
+    def __call__(self, value, name: str) -> None:
+        if not isinstance(value, str) or not (
+                value in DATASETS or (value.startswith(DATASET_PREFIXES) and value.split(":", 1)[1])):
+            raise ConfigError(f"{name} must be one of {list(DATASETS)} or folder:PATH or npz:PATH; got {value!r}")
+
+
+Check = Callable[[Any, str], None]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a config record, declared on its field (see `_setting`).
+
+    `key` is the field's name; `file_key` its name in config files and messages; `flag` its
+    command-line flag without the dashes (None: config file only), which sets it to `flag_value`
+    when that is given (a switch such as --no-trainval) and to the flag's argument otherwise;
+    `help` says what it does (the command line adds the defaults); `zero` says what the value
+    0 (or "") means, where it means something else than the number; `check` validates a value.
+    """
+
+    section: str
+    key: str
+    default: Any
+    check: Check
+    help: str
+    file_key: str
+    flag: str | None
+    flag_value: Any = None
+    metavar: str | None = None
+    zero: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How the setting is named in messages: its config key, and its flag if it has one."""
+        flag = f" (--{self.flag})" if self.flag else ""
+        return f"{self.section}.{self.file_key}{flag}"
+
+
+def _setting(default, check: Check, help: str, *, flag: str | None | bool = True, file_key: str | None = None,
+             flag_value=None, metavar: str | None = None, zero: str | None = None):
+    """A config record's field with its declaration as metadata; `flag=True` derives the flag
+    from the field's name (`val_fraction` -> --val-fraction), `flag=False` gives none."""
+    meta = {"check": check, "help": help, "flag": flag, "file_key": file_key, "flag_value": flag_value,
+            "metavar": metavar, "zero": zero}
+    return field(default=default, metadata={"setting": meta})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How every network is trained, in the search and for the final model."""
 
-    epochs: int = 8
-    lr: float = 1e-2
-    weight_decay: float = 1e-5
-    batch_size: int = 64
-    optimizer: str = "adamax"
-    scaling: str = "standardize"  # input map fitted on the training images: none | unit | standardize
-    schedule: str = "cosine"  # learning rate over the run: constant | cosine (to zero at the last step)
-    aug_shift: float = 1.0  # random shifts of up to this many pixels
-    aug_rotate: float = 10.0  # random rotations of up to this many degrees
-    aug_scale: float = 0.1  # random scalings of up to this fraction
-
-
-# The seed's own recipe (raw inputs, constant Adamax 1e-3, no augmentation, 40 final epochs
-# on the training split), kept available exactly: `--recipe seed`.
-SEED_RECIPE = {
-    "train": {"lr": 1e-3, "scaling": "none", "schedule": "constant", "aug_shift": 0.0, "aug_rotate": 0.0,
-              "aug_scale": 0.0},
-    "search": {"final_epochs": 40, "final_patience": 0, "final_trainval": False},
-}
-RECIPES = ("default", "seed")
+    epochs: int = _setting(8, Integer(1), "training epochs per candidate")
+    lr: float = _setting(1e-2, Number(positive=True), "base learning rate")
+    weight_decay: float = _setting(1e-5, Number(), "the optimiser's weight decay", flag=False)
+    batch_size: int = _setting(64, Integer(1), "images per training step", flag=False)
+    optimizer: str = _setting("adamax", OneOf(OPTIMIZERS), "the optimiser", flag=False)
+    scaling: str = _setting("standardize", OneOf(SCALINGS), "input scaling fitted on the training images")
+    schedule: str = _setting("cosine", OneOf(SCHEDULES),
+                             "learning rate over training (cosine: to zero at the last step)")
+    aug_shift: float = _setting(1.0, Number(), "random shifts up to PX pixels", metavar="PX", zero="off")
+    aug_rotate: float = _setting(10.0, Number(at_most=180, unit="degrees"), "random rotations up to DEG degrees",
+                                 metavar="DEG", zero="off")
+    aug_scale: float = _setting(0.1, Number(below=1), "random scaling up to a fraction F", metavar="F",
+                                zero="off")
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    strategy: str = "evolution"
-    generations: int = 50
-    population: int = 20
-    lam: float = 0.01
-    final_epochs: int = 100
-    seed: int = 0
-    distinct_survivors: bool = True
-    final_patience: int = 0  # stop the final training after this many epochs without better validation loss
-    final_trainval: bool = True  # then retrain the final model on train + validation for the epochs found
-    final_repeats: int = 1  # seeds the final model is trained with; the mean and spread are reported
-    early_stop: float = 0.0  # stop trainings worse than this quantile at the checkpoints (0 = off; see early_stop)
+    """How the search runs and how its winner is trained."""
+
+    strategy: str = _setting("evolution", Text("a strategy name"),
+                             "search strategy (evolution is the seed's genetic algorithm)", metavar="NAME")
+    generations: int = _setting(50, Integer(0), "generations after the initial population")
+    population: int = _setting(20, Integer(2), "population size mu = children per generation")
+    lam: float = _setting(0.01, Number(), "weight of the size penalty", flag="lambda", file_key="lambda")
+    final_epochs: int = _setting(100, Integer(1), "most epochs to retrain the winner")
+    seed: int = _setting(0, Integer(0), "run seed")
+    distinct_survivors: bool = _setting(
+        True, Boolean(), "the seed's exact survivor rule: copies of a genotype may fill the population",
+        flag="keep-duplicates", flag_value=False)
+    final_patience: int = _setting(0, Integer(0), "stop when validation loss has not improved for N epochs and "
+                                                  "keep the best weights", flag="patience", metavar="N", zero="off")
+    final_trainval: bool = _setting(True, Boolean(), "do not retrain on training + validation images for the best "
+                                                     "number of epochs", flag="no-trainval", flag_value=False)
+    final_repeats: int = _setting(1, Integer(1), "train the final model with K seeds and report the mean and "
+                                                 "spread of the test figures", flag="repeats", metavar="K")
+    early_stop: float = _setting(0.0, Quantile(), "stop a candidate's training at 1/4, 1/2 or 3/4 of its epochs "
+                                                  "when its objective there is worse than quantile Q of earlier "
+                                                  "candidates'; 0.75 recommended", metavar="Q", zero="off")
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "digits"  # a name in DATASETS, or folder:PATH / npz:PATH
-    data_dir: str = ""  # where the named data sets' files are; "" = the cache folder
-    download: bool = False  # fetch missing files of a named data set from its official source
-    val_fraction: float = 0.1  # share of the training split held out for validation (not digits)
-    split_seed: int = 0  # seed of the stratified validation split
-    image_size: int = 0  # folder:PATH images are resized to this square size; 0 = 28
-    channels: int = 0  # folder:PATH: 1 grey, 3 colour; 0 = grey unless an image has colour
+    """Which images, and how they are split."""
+
+    dataset: str = _setting("digits", DataSetName(),
+                            f"{', '.join(DATASETS)}, folder:PATH (one sub-folder of images per class) or npz:PATH "
+                            "(arrays x, y)", metavar="NAME")
+    data_dir: str = _setting("", Text("a folder path"), "folder with a named data set's files", metavar="DIR",
+                             zero="a cache folder, $NAS4CNN_DATA/NAME or ~/.cache/nas4cnn/NAME")
+    download: bool = _setting(False, Boolean(), "fetch a named data set's missing files from the official source "
+                                                "(checksum-verified)", flag_value=True)
+    val_fraction: float = _setting(0.1, Number(positive=True, below=1),
+                                   "share of the training images held out for validation (not digits)", metavar="F")
+    split_seed: int = _setting(0, Integer(0, 2**32 - 1),  # scikit-learn's random_state range
+                               "seed of the stratified splits", metavar="S")
+    image_size: int = _setting(0, Integer(0), "folder:PATH images are resized to PX x PX", metavar="PX", zero="28")
+    channels: int = _setting(0, OneOf((0, 1, 3)), "folder:PATH: 1 grey, 3 colour", metavar="C",
+                             zero="grey unless an image has colour")
+
+
+def _default_space() -> SearchSpace:
+    from nas4cnn.core.space import SearchSpace  # here, not above: the command line's help needs no NumPy
+
+    return SearchSpace()
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    space: SearchSpace = field(default_factory=SearchSpace)
+    space: SearchSpace = field(default_factory=_default_space)
     train: TrainConfig = field(default_factory=TrainConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
     def to_dict(self) -> dict:
-        search = asdict(self.search)
-        search["lambda"] = search.pop("lam")
-        return {
-            "space": self.space.to_dict(),
-            "train": asdict(self.train),
-            "search": search,
-            "data": asdict(self.data),
-        }
+        records = {section: getattr(self, section) for section in _RECORDS}
+        return {"space": self.space.to_dict(),
+                **{section: {s.file_key: getattr(record, s.key) for s in _in_section(section)}
+                   for section, record in records.items()}}
 
     @classmethod
     def recipe(cls, name: str = "default") -> RunConfig:
@@ -101,9 +266,8 @@ class RunConfig:
         if name not in RECIPES:
             raise ConfigError(f"--recipe must be one of {list(RECIPES)}; got {name!r}")
         config = cls()
-        if name == "seed":
-            for section, values in SEED_RECIPE.items():
-                config = replace(config, **{section: replace(getattr(config, section), **values)})
+        for section, values in RECIPE_VALUES[name].items():
+            config = replace(config, **{section: replace(getattr(config, section), **values)})
         return config
 
     def override(self, section: str, **values) -> RunConfig:
@@ -116,37 +280,48 @@ class RunConfig:
         return new
 
 
-# Names used in config files and messages; `lam` is spelled `lambda` outside Python.
-_FILE_KEYS = {
-    "train": {f.name: f.name for f in fields(TrainConfig)},
-    "search": {("lambda" if f.name == "lam" else f.name): f.name for f in fields(SearchConfig)},
-    "data": {f.name: f.name for f in fields(DataConfig)},
-    "space": {g: g for g in GENES},
+# The seed's own recipe (raw inputs, constant Adamax 1e-3, no augmentation, 40 final epochs
+# on the training split), kept available exactly: `--recipe seed`.
+SEED_RECIPE = {
+    "train": {"lr": 1e-3, "scaling": "none", "schedule": "constant", "aug_shift": 0.0, "aug_rotate": 0.0,
+              "aug_scale": 0.0},
+    "search": {"final_epochs": 40, "final_patience": 0, "final_trainval": False},
 }
-_FLAGS = {
-    "lam": "lambda",
-    "final_epochs": "final-epochs",
-    "weight_decay": "weight-decay",
-    "batch_size": "batch-size",
-    "distinct_survivors": "keep-duplicates",
-    "aug_shift": "aug-shift",
-    "aug_rotate": "aug-rotate",
-    "aug_scale": "aug-scale",
-    "final_patience": "patience",
-    "final_trainval": "no-trainval",
-    "final_repeats": "repeats",
-    "early_stop": "early-stop",
-    "data_dir": "data-dir",
-    "val_fraction": "val-fraction",
-    "split_seed": "split-seed",
-    "image_size": "image-size",
+# Each recipe's values, by section, where they differ from the fields' defaults.
+RECIPE_VALUES: dict[str, dict[str, dict]] = {"default": {}, "seed": SEED_RECIPE}
+RECIPES = tuple(RECIPE_VALUES)
+
+_RECORDS = {"train": TrainConfig, "search": SearchConfig, "data": DataConfig}
+
+
+def _declare(section: str, f) -> Setting:
+    meta = dict(f.metadata["setting"])
+    flag = meta.pop("flag")
+    flag = f.name.replace("_", "-") if flag is True else (flag or None)
+    return Setting(section, f.name, f.default, flag=flag, file_key=meta.pop("file_key") or f.name, **meta)
+
+
+# Every setting of the train, search and data sections, by "section.key" (the field's name).
+SETTINGS: dict[str, Setting] = {
+    f"{section}.{f.name}": _declare(section, f) for section, record in _RECORDS.items() for f in fields(record)
 }
+
+
+def _in_section(section: str) -> list[Setting]:
+    return [s for s in SETTINGS.values() if s.section == section]
 
 
 def setting_name(section: str, key: str) -> str:
     """How a setting is named in messages: its config key and its flag."""
-    file_key = "lambda" if key == "lam" else key
-    return f"{section}.{file_key} (--{_FLAGS.get(key, key)})"
+    return SETTINGS[f"{section}.{key}"].name
+
+
+def _file_keys() -> dict[str, dict[str, str]]:
+    """Each section's config-file keys, and the field each sets."""
+    from nas4cnn.core.space import GENES
+
+    keys = {section: {s.file_key: s.key for s in _in_section(section)} for section in _RECORDS}
+    return {**keys, "space": {g: g for g in GENES}}
 
 
 def load_config(path: str | Path | None = None, recipe: str = "default") -> RunConfig:
@@ -168,19 +343,20 @@ def load_config(path: str | Path | None = None, recipe: str = "default") -> RunC
 def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None = None) -> RunConfig:
     """A config from a TOML table or a stored config, on top of `base` (by default: the
     defaults, or the seed's recipe for a config stored before the recipe was a setting)."""
+    file_keys = _file_keys()
     for section, value in raw.items():
-        if section not in _FILE_KEYS:
-            raise ConfigError(f"{source}: unknown section [{section}]{_did_you_mean(section, _FILE_KEYS)}")
+        if section not in file_keys:
+            raise ConfigError(f"{source}: unknown section [{section}]{_did_you_mean(section, file_keys)}")
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: [{section}] must be a table of settings; got {value!r}")
         for key in value:
-            if key not in _FILE_KEYS[section]:
+            if key not in file_keys[section]:
                 raise ConfigError(
-                    f"{source}: unknown key '{key}' in [{section}]{_did_you_mean(key, _FILE_KEYS[section])}"
+                    f"{source}: unknown key '{key}' in [{section}]{_did_you_mean(key, file_keys[section])}"
                 )
 
     def section_values(name: str) -> dict:
-        keys = _FILE_KEYS[name]
+        keys = file_keys[name]
         return {keys[k]: v for k, v in raw.get(name, {}).items()}
 
     if base is None:
@@ -188,6 +364,8 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
         # was made with the seed's recipe: read it as such, not with today's defaults.
         old = isinstance(raw.get("train"), dict) and "scaling" not in raw["train"]
         base = RunConfig.recipe("seed") if old else RunConfig()
+    from nas4cnn.core.space import SearchSpace
+
     config = RunConfig(
         space=SearchSpace.from_lists(**section_values("space")),
         train=replace(base.train, **section_values("train")),
@@ -199,76 +377,16 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
 
 
 def validate(config: RunConfig) -> None:
-    t, s, d = config.train, config.search, config.data
-    _int(t.epochs, 1, "train", "epochs")
-    _number(t.lr, "train", "lr", strictly_positive=True)
-    _number(t.weight_decay, "train", "weight_decay")
-    _int(t.batch_size, 1, "train", "batch_size")
-    _choice(t.optimizer, OPTIMIZERS, "train", "optimizer")
-    _choice(t.scaling, SCALINGS, "train", "scaling")
-    _choice(t.schedule, SCHEDULES, "train", "schedule")
-    _number(t.aug_shift, "train", "aug_shift")
-    _number(t.aug_rotate, "train", "aug_rotate")
-    if t.aug_rotate > 180:
-        raise ConfigError(f"{setting_name('train', 'aug_rotate')} must be at most 180 degrees; got {t.aug_rotate!r}")
-    _number(t.aug_scale, "train", "aug_scale")
-    if t.aug_scale >= 1:
-        raise ConfigError(f"{setting_name('train', 'aug_scale')} must be below 1; got {t.aug_scale!r}")
-    _choice(s.strategy, STRATEGIES, "search", "strategy")
-    _int(s.generations, 0, "search", "generations")
-    _int(s.population, 2, "search", "population")
-    _number(s.lam, "search", "lam")
-    _int(s.final_epochs, 1, "search", "final_epochs")
-    _int(s.seed, 0, "search", "seed")
-    _int(s.final_patience, 0, "search", "final_patience")
-    _int(s.final_repeats, 1, "search", "final_repeats")
-    check_early_stop(s.early_stop)
-    if not isinstance(s.final_trainval, bool):
-        raise ConfigError(f"{setting_name('search', 'final_trainval')} must be true or false; got {s.final_trainval!r}")
-    if not isinstance(s.distinct_survivors, bool):
-        raise ConfigError(f"{setting_name('search', 'distinct_survivors')} must be true or false; "
-                          f"got {s.distinct_survivors!r}")
-    if not isinstance(d.dataset, str) or not (
-            d.dataset in DATASETS or (d.dataset.startswith(DATASET_PREFIXES) and ":" in d.dataset
-                                      and d.dataset.split(":", 1)[1])):
-        raise ConfigError(f"{setting_name('data', 'dataset')} must be one of {list(DATASETS)} or folder:PATH or "
-                          f"npz:PATH; got {d.dataset!r}")
-    if not isinstance(d.data_dir, str):
-        raise ConfigError(f"{setting_name('data', 'data_dir')} must be a folder path; got {d.data_dir!r}")
-    if not isinstance(d.download, bool):
-        raise ConfigError(f"{setting_name('data', 'download')} must be true or false; got {d.download!r}")
-    _number(d.val_fraction, "data", "val_fraction", strictly_positive=True)
-    if d.val_fraction >= 1:
-        raise ConfigError(f"{setting_name('data', 'val_fraction')} must be below 1; got {d.val_fraction!r}")
-    _int(d.split_seed, 0, "data", "split_seed", 2**32 - 1)  # scikit-learn's random_state range
-    _int(d.image_size, 0, "data", "image_size")
-    _choice(d.channels, (0, 1, 3), "data", "channels")
+    """Check every setting of the train, search and data sections (see `SETTINGS`); the first
+    that is invalid raises a ConfigError naming it, what it must be and what was given."""
+    for s in SETTINGS.values():
+        s.check(getattr(getattr(config, s.section), s.key), s.name)
 
 
 def check_early_stop(value) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value == 0 or 0 < value < 1)
-    if not ok:
-        raise ConfigError(f"{setting_name('search', 'early_stop')} must be 0 (off) or a quantile between 0 and 1, "
-                          f"like 0.75; got {value!r}")
-
-
-def _int(value, minimum: int, section: str, key: str, maximum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{setting_name(section, key)} must be an integer >= {minimum}; got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{setting_name(section, key)} must be an integer in {minimum}..{maximum}; got {value!r}")
-
-
-def _number(value, section: str, key: str, strictly_positive: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and value != float("inf")
-    if not ok or value < 0 or (strictly_positive and value == 0):
-        bound = "> 0" if strictly_positive else ">= 0"
-        raise ConfigError(f"{setting_name(section, key)} must be a finite number {bound}; got {value!r}")
-
-
-def _choice(value, allowed: tuple[str, ...], section: str, key: str) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{setting_name(section, key)} must be one of {list(allowed)}; got {value!r}")
+    """The early-stop quantile's check, for callers that take it outside a config (compare)."""
+    s = SETTINGS["search.early_stop"]
+    s.check(value, s.name)
 
 
 def _did_you_mean(word: str, options) -> str:

@@ -1,9 +1,10 @@
-"""Search strategies, looked up by name."""
+"""Search strategies, looked up by name: `STRATEGIES` is the one list of their names."""
 
 from __future__ import annotations
 
 import inspect
 
+from nas4cnn.core.config import setting_name
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.seeding import derive_seed
 from nas4cnn.core.space import SearchSpace
@@ -35,10 +36,15 @@ STRATEGIES = {
 STRATEGIES.update({f"hyperband+{name}": Hyperband for name in HYPERBAND_INNER})
 
 
+def check_strategy(name) -> None:
+    """A ConfigError unless `name` is a registered strategy (the setting search.strategy)."""
+    if not isinstance(name, str) or name not in STRATEGIES:
+        raise ConfigError(f"{setting_name('search', 'strategy')} must be one of {list(STRATEGIES)}; got {name!r}")
+
+
 def make_strategy(name: str, space: SearchSpace, population: int, seed: int, **options) -> Strategy:
     """The named strategy; options it does not take are ignored (e.g. `distinct` for all but evolution)."""
-    if name not in STRATEGIES:
-        raise ConfigError(f"search.strategy (--strategy) must be one of {sorted(STRATEGIES)}; got {name!r}")
+    check_strategy(name)
     cls = STRATEGIES[name]
     accepted = inspect.signature(cls).parameters
     kwargs = {k: v for k, v in options.items() if k in accepted}
@@ -48,4 +54,4 @@ def make_strategy(name: str, space: SearchSpace, population: int, seed: int, **o
     return cls(space, population=population, seed=seed, **kwargs)
 
 
-__all__ = ["HYPERBAND_INNER", "STRATEGIES", "Strategy", "make_strategy"]
+__all__ = ["HYPERBAND_INNER", "STRATEGIES", "Strategy", "check_strategy", "make_strategy"]
