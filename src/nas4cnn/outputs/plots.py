@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from nas4cnn.core.rundir import atomic_path
 from nas4cnn.nn.train import EpochStats
-from nas4cnn.search.loop import GenerationRecord
+from nas4cnn.search.history import Generation
 
 
 def _figure(figsize: tuple[float, float], ncols: int = 1):
@@ -37,7 +37,7 @@ def _write(fig, path) -> None:
         fig.savefig(tmp, dpi=110, format="png")
 
 
-def plot_progression(records: Sequence[GenerationRecord], path: str | Path) -> None:
+def plot_progression(records: Sequence[Generation], path: str | Path) -> None:
     gens = [r.generation for r in records]
     fig, ax = _figure((7, 4))
     nan = float("nan")
