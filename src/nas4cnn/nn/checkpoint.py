@@ -1,4 +1,8 @@
-"""Save a trained network with everything needed to rebuild it, and load it back."""
+"""The model bundle: a trained network saved with everything needed to rebuild and use it.
+
+`save_model` writes it, `load_bundle` reads it back; `ProbabilityModel` is the bundle as one
+module from raw pixels to class probabilities, what `export` writes out and `predict` runs.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from nas4cnn.core.errors import ConfigError, RunDirError
-from nas4cnn.core.rundir import atomic_path
+from nas4cnn.core.rundir import MODEL, atomic_path
 from nas4cnn.core.space import Architecture
-from nas4cnn.data.preprocess import Normalization
+from nas4cnn.data.preprocess import Normalization, Normalize
 from nas4cnn.nn.model import CNN, build_model
 
 FORMAT = "nas4cnn-model/1"
@@ -33,6 +38,20 @@ class Bundle:
     normalization: Normalization
     pixel_max: float
     config: dict | None
+
+
+class ProbabilityModel(nn.Module):
+    """A bundle as one module: raw pixels (N x C x H x W, 0..pixel_max) -> the bundle's
+    normalisation -> CNN -> class probabilities (N x K, in the order of `class_names`)."""
+
+    def __init__(self, bundle: Bundle):
+        super().__init__()
+        self.normalize = Normalize(bundle.normalization)
+        self.model = bundle.model
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.model(self.normalize(x)))
 
 
 def save_model(
@@ -61,6 +80,27 @@ def save_model(
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+
+
+def model_file(run_dir: str | Path) -> Path:
+    """The model.pt of a run directory (a search run or a `nas4cnn train --out` folder); a path to
+    the model file itself is accepted too."""
+    path = Path(run_dir)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise RunDirError(f"run: no such folder {str(path)!r}")
+    model = path / MODEL
+    if not model.is_file():
+        raise RunDirError(f"run: no {MODEL} in {str(path)!r}; expected a finished `nas4cnn search` run "
+                          "or a `nas4cnn train --out` folder")
+    return model
+
+
+def load_run_bundle(run_dir: str | Path) -> tuple[Bundle, Path]:
+    """The run's saved model with its normalisation and class names, and the file it came from."""
+    path = model_file(run_dir)
+    return load_bundle(path), path
 
 
 def load_model(path: str | Path, map_location: str = "cpu") -> CNN:

@@ -21,8 +21,7 @@ from torch import nn
 
 from nas4cnn.core import rundir
 from nas4cnn.core.errors import ConfigError, RunDirError
-from nas4cnn.data.preprocess import Normalize
-from nas4cnn.nn.checkpoint import Bundle, load_bundle
+from nas4cnn.nn.checkpoint import Bundle, ProbabilityModel, load_run_bundle
 
 log = logging.getLogger(__name__)
 
@@ -37,40 +36,6 @@ ONNX_OPSET = 17  # the TorchScript-based exporter supports up to 20; 17 runs on 
 ONNX_EXPORTERS = ("auto", "legacy", "dynamo")
 INSTALL_HINT = "pip install 'nas4cnn[onnx]'"
 _TOLERANCE = 1e-4  # largest probability difference accepted when checking the written file
-
-
-class ProbabilityModel(nn.Module):
-    """Raw pixels (N x C x H x W, 0..pixel_max) -> the run's normalisation -> CNN -> probabilities (N x K)."""
-
-    def __init__(self, bundle: Bundle):
-        super().__init__()
-        self.normalize = Normalize(bundle.normalization)
-        self.model = bundle.model
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.exp(self.model(self.normalize(x)))
-
-
-def model_file(run_dir: str | Path) -> Path:
-    """The model.pt of a run directory (a search run or a `nas4cnn train --out` folder); a path to
-    the model file itself is accepted too."""
-    path = Path(run_dir)
-    if path.is_file():
-        return path
-    if not path.exists():
-        raise RunDirError(f"run: no such folder {str(path)!r}")
-    model = path / rundir.MODEL
-    if not model.is_file():
-        raise RunDirError(f"run: no {rundir.MODEL} in {str(path)!r}; expected a finished `nas4cnn search` run "
-                          "or a `nas4cnn train --out` folder")
-    return model
-
-
-def load_run_bundle(run_dir: str | Path) -> tuple[Bundle, Path]:
-    """The run's saved model with its normalisation and class names, and the file it came from."""
-    path = model_file(run_dir)
-    return load_bundle(path), path
 
 
 def metadata(bundle: Bundle) -> dict:
