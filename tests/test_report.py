@@ -14,9 +14,9 @@ from conftest import make_dataset
 
 from nas4cnn import api, rebuild, report
 from nas4cnn.cli import main
-from nas4cnn.core.config import RunConfig
+from nas4cnn.core.config import RunConfig, config_from_dict
 from nas4cnn.core.errors import RunDirError
-from nas4cnn.outputs.report import load, networks, render
+from nas4cnn.outputs.report import load, networks, render, status
 from nas4cnn.search.store import RunStore
 
 NAME = '<script>alert("x")</script> & co'  # a data set name that must come out as text
@@ -117,10 +117,16 @@ def test_text_is_escaped(run_dir):
 
 
 def test_top_ten_table_matches_the_evaluations(run_dir):
+    """One row per network trained for the configured epochs: equivalent genotypes (the run's
+    `SearchSpace.canonical`) are one network, shown by the request that trained it."""
     page = Page((run_dir / "report.html").read_text(encoding="utf-8"))
     summary = json.loads((run_dir / "summary.json").read_text())
+    config = config_from_dict(summary["config"])
     rows = [json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()]
-    ok = {r["arch"]: r for r in rows if not r["failed"] and r["epochs"] is None}
+    ok = {}
+    for r in rows:
+        if status(r) == "ok" and r["epochs"] in (None, config.train.epochs):
+            ok.setdefault(config.space.canonical(r["genotype"]), r)
     assert len(ok) > 10  # the run is big enough for the table to be cut at ten
     top = page.table("top")["rows"]
     assert top[0] == ["rank", "architecture", "genotype", "parameters", "val error", "val NLL", "objective",
@@ -129,11 +135,83 @@ def test_top_ten_table_matches_the_evaluations(run_dir):
     assert [r[0] for r in body] == [str(k) for k in range(1, 11)]
     objectives = [float(r[6]) for r in body]
     assert objectives == sorted(objectives)
+    canonical = [config.space.canonical([int(g) for g in r[2].split(",")]) for r in body]
+    assert len(set(canonical)) == 10
     expected = sorted(ok.values(), key=lambda r: r["objective"])[:10]
-    assert [r[1].removesuffix(" ★") for r in body] == [r["arch"] for r in expected]
-    assert body[0][1] == summary["best"]["arch"] + " ★"
+    assert sorted(r[1].removesuffix(" ★") for r in body) == sorted(r["arch"] for r in expected)
+    assert body[0][1] == summary["best"]["arch"] + " ★" and sum("★" in r[1] for r in body) == 1
     assert objectives[0] == pytest.approx(summary["best"]["objective"], abs=1e-4)
     assert body[0][3] == f"{summary['best']['params']:,}"
+    assert f"<p>{len(ok):,} networks trained for the configured epochs" in (run_dir / "report.html").read_text()
+    assert summary["n_trained"] == len(ok)  # nothing failed, was pruned or stopped in this run
+
+
+def _equivalent_genotypes_run(path, layout):
+    """A run folder (summary.json and evaluations.jsonl, no store) whose evaluations include two
+    genotypes of one network (pooling of size 1, average or max), the chosen one's twin among them;
+    rows in the evaluation record of today (`status`) or of runs written before it (`failed`)."""
+    config = RunConfig()
+    full = config.train.epochs
+    chosen, twin, other = (2, 1, 0, 3, 8), (2, 1, 0, 2, 8), (1, 0, 0, 1, 6)
+    assert config.space.canonical(chosen) == config.space.canonical(twin) and config.space.name(twin) < \
+        config.space.name(chosen)  # the twin would sort first by name
+    rows = []
+
+    def add(generation, genotype, st="ok", objective=None, cached=False, epochs=full, reason=None):
+        row = {"generation": generation, "genotype": list(genotype), "arch": config.space.name(genotype),
+               "params": 1000 * sum(genotype) + 10, "val_error": None if objective is None else objective - 0.01,
+               "val_nll": 0.1, "objective": objective, "seconds": 0.0 if cached else 1.5, "cached": cached,
+               "checks": None}
+        if layout == "status":
+            row |= {"status": st, "reason": reason, "epochs": epochs}
+        else:  # before the record had a status: the reason said pruned or stopped, None meant the full epochs
+            row |= {"failed": reason, "epochs": None if epochs == full else epochs}
+        rows.append(row)
+
+    add(0, chosen, objective=0.04)
+    add(0, other, objective=0.08)
+    add(1, twin, objective=0.04, cached=True)
+    add(1, (1, 0, 0, 0, 6), "pruned", reason="pruned: its size penalty 0.0500 cannot beat the best 0.0400")
+    add(1, (2, 0, 0, 1, 6), "failed", reason="diverged (non-finite loss)")
+    add(1, (2, 0, 0, 0, 6), "stopped", reason="stopped after epoch 2: objective 0.5000 above the threshold")
+    add(2, other, objective=0.08, cached=True)
+    add(2, (2, 1, 0, 2, 3), objective=0.02, epochs=2)  # a multi-fidelity batch: not the configured epochs
+    summary = {
+        "config": config.to_dict(), "status": "finished", "final": None,
+        "best": {"genotype": list(chosen), "arch": config.space.name(chosen), "params": rows[0]["params"],
+                 "objective": 0.04, "val_error": 0.03, "val_nll": 0.1},
+        "global_best": [0.04, 0.04, 0.04], "local_best": [0.04, 0.04, None], "n_generations": 3,
+        "n_evaluations": len(rows), "n_trained": 5, "n_failed": 1, "n_pruned": 1, "n_stopped": 1,
+        "pareto_front": [], "seconds": {"search": 9.0, "final": None, "total": 9.0},
+    }
+    path.mkdir()
+    (path / "summary.json").write_text(json.dumps(summary))
+    (path / "evaluations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return summary
+
+
+@pytest.mark.parametrize("layout", ["status", "failed"])
+def test_equivalent_genotypes_are_one_network(tmp_path, layout):
+    summary = _equivalent_genotypes_run(tmp_path / "run", layout)
+    text = report(tmp_path / "run").read_text(encoding="utf-8")
+    page = Page(text)
+    top = page.table("top")["rows"][1:]
+    assert [(r[1], r[2], r[7]) for r in top] == [("conv32k5-relu-maxpool1-fc90 ★", "2,1,0,3,8", "0"),
+                                                 ("conv16k3-relu-maxpool2-fc70", "1,0,0,1,6", "0")]
+    assert "<p>2 networks trained for the configured epochs and scored, of 5 trained in all" in text
+    timing = dict(page.table("timing")["rows"])
+    assert timing["networks trained"] == str(summary["n_trained"]) and timing["answered from the cache"] == "2"
+    assert timing["evaluations requested"] == "8" and timing["failed"] == timing["pruned (could not beat the best)"] \
+        == timing["stopped early (--early-stop)"] == "1"
+    assert timing["mean training time per network"] == "1.5 s"  # the four trainings, not the pruned one
+
+
+def test_status_reads_both_records():
+    assert [status({"status": s, "failed": "x"}) for s in ("ok", "failed", "pruned", "stopped")] == \
+        ["ok", "failed", "pruned", "stopped"]
+    old = [None, "", "pruned: its size penalty 0.05 cannot beat the best 0.04", "stopped after epoch 2: objective",
+           "diverged (non-finite loss)", "out of memory"]
+    assert [status({"failed": r}) for r in old] == ["ok", "ok", "pruned", "stopped", "failed", "failed"]
 
 
 def test_metrics_and_timing_tables(run_dir):
@@ -319,14 +397,23 @@ def test_baselines_section(tmp_path, capsys, caplog):
 
 
 def test_networks_skip_failed_partial_and_repeated():
+    summary = {"config": RunConfig().override("train", epochs=3).to_dict(), "best": {"genotype": [2, 0, 0, 1, 6]}}
     rows = [
-        {"arch": "a", "objective": 0.3, "val_error": 0.2, "params": 10, "failed": None, "epochs": None},
-        {"arch": "a", "objective": 0.3, "val_error": 0.2, "params": 10, "failed": None, "epochs": None, "cached": True},
-        {"arch": "b", "objective": None, "val_error": None, "params": 20, "failed": "diverged", "epochs": None},
-        {"arch": "c", "objective": 0.1, "val_error": 0.1, "params": 30, "failed": None, "epochs": 2},
-        {"arch": "d", "objective": 0.2, "val_error": 0.1, "params": 40, "failed": None, "epochs": None},
+        {"genotype": [0, 0, 0, 1, 0], "arch": "a", "objective": 0.3, "val_error": 0.2, "params": 10, "failed": None,
+         "epochs": None},
+        {"genotype": [0, 0, 0, 1, 0], "arch": "a", "objective": 0.3, "val_error": 0.2, "params": 10, "failed": None,
+         "epochs": None, "cached": True},
+        {"genotype": [1, 0, 0, 1, 0], "arch": "b", "objective": None, "val_error": None, "params": 20,
+         "status": "failed", "epochs": 3},
+        {"genotype": [2, 0, 0, 0, 0], "arch": "c", "objective": 0.1, "val_error": 0.1, "params": 30, "status": "ok",
+         "epochs": 2},
+        {"genotype": [2, 0, 0, 1, 6], "arch": "d", "objective": 0.2, "val_error": 0.1, "params": 40, "status": "ok",
+         "epochs": 3},
+        {"genotype": [2, 0, 0, 1, 1], "arch": "e", "objective": 0.2, "val_error": 0.1, "params": 40, "status": "ok",
+         "epochs": 3},
     ]
-    assert [r["arch"] for r in networks(rows)] == ["d", "a"]
+    nets = networks(rows, summary)
+    assert [(r["arch"], r["chosen"]) for r in nets] == [("d", True), ("e", False), ("a", False)]
 
 
 # --- a real browser ----------------------------------------------------------------------------------

@@ -7,6 +7,6 @@ and `page` puts them together and writes the file.
 """
 
 from nas4cnn.outputs.report.page import REPORT, render, report
-from nas4cnn.outputs.report.rundata import class_names, load, networks
+from nas4cnn.outputs.report.rundata import class_names, load, networks, status
 
-__all__ = ["REPORT", "class_names", "load", "networks", "render", "report"]
+__all__ = ["REPORT", "class_names", "load", "networks", "render", "report", "status"]

@@ -36,7 +36,7 @@ def render(summary: dict, rows: list[dict], names: Sequence[str], run_dir: Path 
     dataset = get(summary, "dataset", "name") or get(summary, "config", "data", "dataset") or "unknown data set"
     arch = (final or {}).get("arch") or (best or {}).get("arch")
     title = f"nas4cnn run: {dataset} — {arch or 'no architecture chosen yet'}"
-    nets = networks(rows)
+    nets = networks(rows, summary)
     body = [f"<h1>{escape(title)}</h1>", sections.overview(summary, run_dir)]
     if not final:
         done, planned = summary.get("n_generations") or 0, get(summary, "config", "search", "generations")
@@ -53,7 +53,7 @@ def render(summary: dict, rows: list[dict], names: Sequence[str], run_dir: Path 
         section("Configuration", sections.config_tables(summary)),
         section("Objective progression", sections.progression(summary)),
         section("Evaluated architectures", sections.scatter(summary, nets)),
-        section(f"Top {sections.TOP} architectures by objective", sections.top(nets, best)),
+        section(f"Top {sections.TOP} architectures by objective", sections.top(nets)),
         section("Final model", sections.final_model(final, names) if final else
                 '<p class="note">No final model: the run stopped before retraining its winner.</p>'),
     ]

@@ -2,7 +2,9 @@
 
 The rows are dicts as evaluations.jsonl holds them, one per request in request order. They
 come from the run's store when the folder has one (so an interrupted run gets a report of what
-it committed), else from summary.json and evaluations.jsonl.
+it committed), else from summary.json and evaluations.jsonl. Rows of runs written before the
+evaluation record had a status carry `failed` (None, or a reason) instead of `status` and
+`reason`, and `epochs` None for the configured epochs: `status` and `networks` read both.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from pathlib import Path
 
 from nas4cnn.core import rundir
 from nas4cnn.core.errors import Nas4cnnError, RunDirError
+from nas4cnn.core.space import SearchSpace
 from nas4cnn.outputs.report.html import finite, get
 
 log = logging.getLogger(__name__)
 
 BASELINES_JSON = "baselines.json"  # written into the run folder by `nas4cnn baseline --run RUN_DIR`
 BASELINES_PNG = "baselines.png"
+STATUSES = ("ok", "failed", "pruned", "stopped")
 
 
 def load(run_dir: Path) -> tuple[dict, list[dict]]:
@@ -73,6 +77,19 @@ def _read_rows(path: Path) -> list[dict]:
     return rows
 
 
+def status(row: dict) -> str:
+    """A row's status: 'ok', 'failed', 'pruned' or 'stopped'. Rows written before the record
+    had one carry `failed`: None (ok), or a reason whose first word was the status for a
+    pruned or stopped network, any other reason being a failure."""
+    if row.get("status") in STATUSES:
+        return row["status"]
+    reason = row.get("failed")
+    if not reason:
+        return "ok"
+    first = str(reason).partition(" ")[0].rstrip(":")  # "pruned: its size penalty ...", "stopped after epoch ..."
+    return first if first in ("pruned", "stopped") else "failed"
+
+
 def class_names(run_dir: Path, summary: dict) -> list[str]:
     """The class names saved with the final model, else the class indices."""
     final = summary.get("final") or {}
@@ -92,16 +109,52 @@ def class_names(run_dir: Path, summary: dict) -> list[str]:
     return [str(i) for i in range(n)]
 
 
-def networks(rows: Iterable[dict]) -> list[dict]:
-    """Every distinct network trained for the configured epochs and scored, best objective first."""
-    best: dict[str, dict] = {}
+def networks(rows: Iterable[dict], summary: dict) -> list[dict]:
+    """One row per network trained for the configured epochs and scored, best objective first.
+
+    Genotypes that build the same network (`SearchSpace.canonical` of the run's space, read
+    from summary["config"]) are one network, shown by the request that trained it (its
+    genotype, name and generation). The chosen network (summary["best"], matched by canonical
+    genotype) is marked `chosen` and comes first among equal objectives. Without a readable
+    config, genotypes are compared as given and any epoch count is taken for the configured one.
+    """
+    space, full = _space(summary)
+    chosen = _canonical(space, (summary.get("best") or {}).get("genotype"))
+    first: dict[tuple, dict] = {}
     for r in rows:
-        if r.get("failed") or r.get("epochs") is not None or not finite(r.get("objective")) \
-                or not finite(r.get("val_error")):
+        key = _canonical(space, r.get("genotype"))
+        epochs = r.get("epochs")
+        if key is None or status(r) != "ok" or not (epochs is None or full is None or epochs == full) \
+                or not finite(r.get("objective")) or not finite(r.get("val_error")):
             continue
-        if r["arch"] not in best or r["objective"] < best[r["arch"]]["objective"]:
-            best[r["arch"]] = r
-    return sorted(best.values(), key=lambda r: (r["objective"], r["params"], r["arch"]))
+        first.setdefault(key, r | {"chosen": key == chosen})  # rows are in request order
+    return sorted(first.values(), key=lambda r: (r["objective"], not r["chosen"], r["params"], str(r["arch"])))
+
+
+def _space(summary: dict) -> tuple[SearchSpace | None, int | None]:
+    """The run's search space and configured epochs, from its summary's config."""
+    from nas4cnn.core.config import config_from_dict
+
+    config = summary.get("config")
+    if not isinstance(config, dict):
+        return None, None
+    try:
+        c = config_from_dict(config, "summary.json: config")
+    except Nas4cnnError as e:
+        log.warning("report: cannot read the run's config (%s); genotypes are compared as given", e)
+        return None, None
+    return c.space, c.train.epochs
+
+
+def _canonical(space: SearchSpace | None, genotype) -> tuple | None:
+    if not isinstance(genotype, (list, tuple)) or not all(isinstance(g, int) for g in genotype):
+        return None
+    if space is None:
+        return tuple(genotype)
+    try:
+        return space.canonical(genotype)
+    except Nas4cnnError:  # not a genotype of this space
+        return tuple(genotype)
 
 
 def baseline_rows(run_dir: Path) -> tuple[list[dict], dict]:

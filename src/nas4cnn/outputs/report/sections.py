@@ -30,6 +30,7 @@ from nas4cnn.outputs.report.rundata import (
     BASELINES_PNG,
     baseline_rows,
     baselines_chart,
+    status,
 )
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,15 @@ def progression(summary: dict) -> str:
 
 
 def scatter(summary: dict, nets: list[dict]) -> str:
+    """`nets`: one row per network trained for the configured epochs (see `rundata.networks`)."""
     if not nets:
         return '<p class="note">No network has been trained yet.</p>'
     front, best = summary.get("pareto_front") or [], summary.get("best")
-    text = (f"<p>{len(nets)} distinct networks trained for the configured epochs; {len(front)} on the Pareto "
+    count = f"{integer(len(nets))} networks trained for the configured epochs"
+    trained = summary.get("n_trained")
+    if isinstance(trained, int) and trained != len(nets):
+        count += f" and scored, of {integer(trained)} trained in all"
+    text = (f"<p>{count} (genotypes that build the same network count once); {len(front)} on the Pareto "
             "front (no other network is both smaller and more accurate); the star is the chosen one, the best "
             "by objective (validation error + λ·parameters/Nmax).</p>")
     points = [(r["params"], r["val_error"]) for r in nets]
@@ -110,12 +116,11 @@ def scatter(summary: dict, nets: list[dict]) -> str:
                          "Validation error against parameters (log scale) for every evaluated architecture")
 
 
-def top(nets: list[dict], best: dict | None) -> str:
+def top(nets: list[dict]) -> str:
     """The best networks by objective, the chosen one starred."""
     if not nets:
         return '<p class="note">No network has been trained yet.</p>'
-    chosen = (best or {}).get("arch")
-    rows = [(str(k), r["arch"] + (" ★" if r["arch"] == chosen else ""), genotype(r.get("genotype")),
+    rows = [(str(k), r["arch"] + (" ★" if r["chosen"] else ""), genotype(r.get("genotype")),
              integer(r["params"]), num(r["val_error"]), num(r.get("val_nll")), num(r["objective"]),
              str(r.get("generation", "—")))
             for k, r in enumerate(nets[:TOP], 1)]
@@ -221,7 +226,7 @@ def baselines(run_dir: Path) -> str:
 def timing(summary: dict, rows: list[dict]) -> str:
     s = summary.get("seconds") or {}
     cached = sum(1 for r in rows if r.get("cached"))
-    trained = [r for r in rows if not r.get("cached") and not str(r.get("failed") or "").startswith("pruned")]
+    trained = [r for r in rows if not r.get("cached") and status(r) != "pruned"]
     items = [
         ("search", secs(s.get("search"))),
         ("final training", secs(s.get("final"))),
