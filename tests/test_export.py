@@ -182,6 +182,15 @@ def test_export_default_name_and_folder_out(runs, tmp_path):
     assert export(runs["grey"] / "model.pt", "torchscript", out=tmp_path) == tmp_path / "model.torchscript.pt"
 
 
+def test_export_makes_a_missing_folder(runs, tmp_path, capsys):
+    """As `search --out` and `train --out` make their folder, `export --out` makes the file's."""
+    out = tmp_path / "new" / "deeper" / "m.pt"
+    assert export(runs["grey"], "torchscript", out=out) == out and read_metadata(out)["input_shape"] == [1, 8, 8]
+    code, stdout, err = cli_run(capsys, "export", runs["grey"], "--format", "torchscript", "--out",
+                                tmp_path / "cli" / "m.pt")
+    assert code == 0 and stdout.startswith(f"wrote {tmp_path / 'cli' / 'm.pt'} (torchscript,"), err
+
+
 def test_the_file_name_does_not_decide_the_format(runs, tmp_path, capsys):
     code, out, err = cli_run(capsys, "export", runs["grey"], "--format", "torchscript", "--out", tmp_path / "m.onnx")
     assert code == 0 and "(torchscript," in out, err
@@ -338,7 +347,8 @@ ERRORS = [
     (["export", "{bad}/pickle", "--format", "torchscript"], "not a readable nas4cnn model"),
     (["predict", "{bad}/pickle", "{bad}/big.npz"], "not a readable nas4cnn model"),
     (["export", "{grey}", "--format", "tflite"], "invalid choice: 'tflite'"),
-    (["export", "{grey}", "--format", "torchscript", "--out", "{bad}/nofolder/m.pt"], "does not exist"),
+    (["export", "{grey}", "--format", "torchscript", "--out", "{bad}/notimage.png/sub/m.pt"],
+     "cannot make the folder"),
     (["export", "{grey}", "--format", "torchscript", "--out", "{grey}/model.pt"], "the run's own model"),
     (["predict", "{bad}/empty", "{bad}/big.npz"], "no model.pt in"),
     (["predict", "{grey}", "{bad}/missing.png"], "no such file"),

@@ -327,7 +327,7 @@ def test_cli_report_and_bad_input(run_dir, tmp_path, capsys):
         ([str(tmp_path / "missing")], "no run directory"),
         ([str(tmp_path / "empty")], "is not a nas4cnn run directory"),
         ([str(tmp_path / "afile")], "no run directory"),
-        ([str(run_dir), "--out", str(tmp_path / "nowhere" / "r.html")], "--out: the folder"),
+        ([str(run_dir), "--out", str(tmp_path / "afile" / "r.html")], "afile' is a file"),
         ([str(run_dir), "--out", str(tmp_path)], "--out: expected a file name"),
     ]
     for args, fragment in cases:
@@ -336,6 +336,9 @@ def test_cli_report_and_bad_input(run_dir, tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("nas4cnn report: error: ") and fragment in err[0], err
     with pytest.raises(RunDirError):
         report(tmp_path / "missing")
+    # a missing folder is made, as `search --out` makes its folder
+    assert main(["report", str(run_dir), "--out", str(tmp_path / "new" / "sub" / "r.html")]) == 0
+    assert (tmp_path / "new" / "sub" / "r.html").stat().st_size > 10_000
 
 
 def test_cli_report_subprocess(run_dir, tmp_path):

@@ -66,8 +66,9 @@ def export(run_dir: str | Path, format: str = "onnx", out: str | Path | None = N
     taking raw pixels and returning class probabilities; return where it was written.
 
     `out` defaults to RUN_DIR/model.onnx or RUN_DIR/model.torchscript.pt; an existing folder
-    receives the default name. The file is written atomically: a reader sees the old file or the
-    whole new one. ONNX needs the optional extra: pip install 'nas4cnn[onnx]'.
+    receives the default name, and a missing parent folder is made (as `search --out` makes its
+    folder), once the model has been read. The file is written atomically: a reader sees the old
+    file or the whole new one. ONNX needs the optional extra: pip install 'nas4cnn[onnx]'.
     """
     return _export(run_dir, format, out)
 
@@ -81,6 +82,7 @@ def _export(run_dir: str | Path, format: str, out: str | Path | None, onnx_expor
     target = _output_path(run_dir, format, out, source)
     module = ProbabilityModel(bundle)
     meta = metadata(bundle)
+    rundir.make_run_dir(target.parent)
     with rundir.atomic_path(target, "--out") as tmp:
         if format == "onnx":
             _write_onnx(module, bundle, meta, tmp, onnx_exporter)
@@ -133,7 +135,8 @@ def _output_path(run_dir: str | Path, format: str, out: str | Path | None, sourc
         target = target / DEFAULT_NAMES[format]
     if target.exists() and target.resolve() == source.resolve():
         raise ConfigError(f"--out: {str(target)!r} is the run's own model; choose another file")
-    return rundir.check_writable(target, "--out")
+    rundir.check_writable(target.parent, "--out", folder=True)  # a missing folder is made when writing
+    return rundir.check_writable(target, "--out") if target.parent.is_dir() else target
 
 
 def _example(bundle: Bundle, n: int = 2, seed: int = 0) -> torch.Tensor:

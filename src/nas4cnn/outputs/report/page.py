@@ -18,11 +18,19 @@ REPORT = "report.html"
 
 
 def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the run's HTML report (default RUN_DIR/report.html, atomically); returns its path."""
+    """Write the run's HTML report (default RUN_DIR/report.html, atomically); returns its path.
+    A missing folder of `out` is made, as `search --out` makes its folder."""
     run_dir = Path(run_dir)
     summary, rows = load(run_dir)
-    path = rundir.check_writable(out, "--out") if out is not None else run_dir / REPORT
+    path = run_dir / REPORT
+    if out is not None:
+        path = Path(out)
+        rundir.check_writable(path.parent, "--out", folder=True)
+        if path.parent.is_dir():
+            rundir.check_writable(path, "--out")
     page = render(summary, rows, class_names(run_dir, summary), run_dir)
+    if out is not None:
+        rundir.make_run_dir(path.parent)
     with rundir.atomic_path(path, "--out" if out is not None else "") as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("report: %s", path)
