@@ -16,6 +16,8 @@ from nas4cnn import api, rebuild, report
 from nas4cnn.cli import main
 from nas4cnn.core.config import RunConfig, config_from_dict
 from nas4cnn.core.errors import RunDirError
+from nas4cnn.final.training import FinalResult, FinalRuns
+from nas4cnn.nn.train import EpochStats
 from nas4cnn.outputs.report import load, networks, render, status
 from nas4cnn.search.store import RunStore
 
@@ -272,9 +274,31 @@ def test_search_with_repeats_reports_the_spread(tmp_path):
 
 
 def test_no_repeats_no_spread(run_dir):
-    page = Page((run_dir / "report.html").read_text(encoding="utf-8"))
+    """One final seed has no standard deviation: none in summary.json, no ± anywhere on the page,
+    also for a summary written before (std 0.0)."""
+    text = (run_dir / "report.html").read_text(encoding="utf-8")
+    page = Page(text)
     assert not any("mean ± std" in k for k, _ in page.table("metrics")["rows"])
     assert not [t for t in page.tables if "repeats" in t["class"].split()]
+    assert "±" not in text
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["repeats"] == 1 and summary["test_error_std"] is None and summary["test_nll_std"] is None
+    assert summary["final"]["test_error_std"] is None and summary["final"]["test_nll_std"] is None
+    summary, rows = load(run_dir)
+    summary["final"].update(test_error_std=0.0, test_nll_std=0.0)
+    assert "±" not in render(summary, rows, list(CLASSES), run_dir)
+
+
+def test_one_final_seed_has_no_spread():
+    def seed(k):
+        stats = [EpochStats(1, 0.5, 0.2, 0.4, 0.1 + k)]
+        return FinalResult((0, 0, 0, 0, 0), "a", 10, k, stats, 1, None, 0.3 + k, 0.2 + k, 1.0, None, None, [[1]])
+
+    one = FinalRuns([seed(0)]).metrics()
+    assert one["repeats"] == 1 and one["test_error_std"] is None and one["test_nll_std"] is None
+    assert one["test_error_mean"] == pytest.approx(0.2)
+    two = FinalRuns([seed(0), seed(0.1)]).metrics()
+    assert two["test_error_std"] == pytest.approx(0.0707107) and two["test_nll_std"] == pytest.approx(0.0707107)
 
 
 def test_interrupted_run_gets_a_report_with_a_note(tmp_path, monkeypatch):

@@ -77,12 +77,13 @@ class FinalRuns:
 
     def metrics(self) -> dict:
         """The first seed's metrics, the mean and standard deviation (n - 1) of the test
-        figures over the seeds, and the per-seed values."""
+        figures over the seeds, and the per-seed values. One seed has no spread: its
+        `test_error_std` and `test_nll_std` are None (not 0)."""
         errors = [r.test_error for r in self.runs]
         nlls = [r.test_nll for r in self.runs]
 
-        def std(v: list[float]) -> float:
-            return statistics.stdev(v) if len(v) > 1 else 0.0
+        def std(v: list[float]) -> float | None:
+            return statistics.stdev(v) if len(v) > 1 else None
 
         return {
             **self.first.metrics(),

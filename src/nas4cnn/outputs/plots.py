@@ -77,13 +77,19 @@ def plot_bars(rows: Sequence[dict], path: str | Path) -> None:
     """The seed's comparison chart: test NLL and classification error per model, this run's
     mean (± std over seeds) beside the seed's published figure where there is one.
     rows: dicts with label, test_error_mean, test_error_std, test_nll_mean, test_nll_std and
-    optionally published_error, published_nll."""
+    optionally repeats, published_error, published_nll. A row of one seed, or whose std is
+    None, gets no error bar."""
     labels = [r["label"] for r in rows]
+
+    def spread(r: dict, key: str) -> float:
+        std = r.get(f"test_{key}_std")
+        return float("nan") if std is None or r.get("repeats") == 1 else std  # NaN: matplotlib draws no bar
+
     x = range(len(rows))
     fig, axes = _figure((11, 4), 2)
     for ax, key, title in ((axes[0], "nll", "Test NLL"), (axes[1], "error", "Test classification error")):
         ours = ax.bar([i - 0.2 for i in x], [r[f"test_{key}_mean"] for r in rows], 0.4,
-                      yerr=[r[f"test_{key}_std"] for r in rows], capsize=3, label="this tool")
+                      yerr=[spread(r, key) for r in rows], capsize=3, label="this tool")
         ax.bar_label(ours, fmt="%.3f", fontsize=8)
         published = [r.get(f"published_{key}") for r in rows]
         if any(v is not None for v in published):

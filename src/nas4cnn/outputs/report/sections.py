@@ -272,10 +272,11 @@ def _has_repeats(final: dict) -> bool:
 
 
 def _pm(final: dict, key: str) -> str:
+    """mean ± std of a test figure over the seeds; the mean alone where there is no spread."""
     mean, std = final.get(f"{key}_mean"), final.get(f"{key}_std")
     if mean is None:
         return "—"
-    return f"{num(mean)} ± {num(std)}" if std is not None else num(mean)
+    return _spread(mean, None if _n_seeds(final) == 1 else std)
 
 
 def _repeats_table(reps: list) -> str:
