@@ -29,13 +29,15 @@ RGB = dict(genotype=(1, 1, 2, 0, 3), shape=(3, 32, 32), classes=("red", "green",
            norm=Normalization((120.0, 110.0, 100.0), (60.0, 50.0, 70.0)))
 
 
-def make_run(path, genotype, shape, classes, pixel_max, norm, seed=0):
-    """A run folder with a model.pt: a small CNN with decisive random weights and a non-identity input map."""
+def make_run(path, genotype, shape, classes, pixel_max, norm, seed=0, **saved):
+    """A run folder with a model.pt: a small CNN with decisive random weights and a non-identity input map;
+    `saved`: more of save_model's arguments."""
     path.mkdir(parents=True)
     model = build_model(SearchSpace().decode(genotype), shape, len(classes), seed=seed)
     with torch.no_grad():
         model.linear2.weight.mul_(8.0)  # spread the outputs so no two classes nearly tie
-    save_model(model, path / "model.pt", genotype, normalization=norm, class_names=classes, pixel_max=pixel_max)
+    save_model(model, path / "model.pt", genotype, normalization=norm, class_names=classes, pixel_max=pixel_max,
+               **saved)
     return path
 
 
@@ -276,6 +278,58 @@ def test_predict_warns_about_values_outside_the_range(runs, caplog):
         predict(runs["grey"], [])
 
 
+def _drawing(size, ink, paper, frame=False):
+    """A digit-like stroke (a seven) of colour `ink` on `paper`, as a grey 8-bit image, maybe in a
+    one-pixel frame."""
+    a = np.full((size, size), paper, np.uint8)
+    k = size // 8
+    a[k : 2 * k, 2 * k : 6 * k] = ink
+    for i in range(2 * k, 7 * k):
+        a[i, 6 * k - (i - 2 * k) // 2 - k : 6 * k - (i - 2 * k) // 2] = ink
+    if frame:
+        a[0], a[-1], a[:, 0], a[:, -1] = ink, ink, ink, ink
+    return a
+
+
+def test_predict_warns_about_inputs_unlike_the_training_images(tmp_path, images, caplog):
+    """A digits-like model (8 x 8, white strokes on black): a black-on-white drawing, and a drawing much
+    larger than 8 x 8, get one warning line each call; a small white-on-black one, none. The training
+    images' border level is recorded at save time, or the digits data set is known by name."""
+    dark = torch.zeros((20, 1, 8, 8))
+    dark[:, :, 2:6, 3:5] = 16.0
+    recorded = make_run(tmp_path / "recorded", **GREY, train_images=dark)
+    named = make_run(tmp_path / "named", **GREY, extra={"config": {"data": {"dataset": "digits"}}})
+    assert load_bundle(recorded / "model.pt").border_mean == 0.0 and load_bundle(named / "model.pt").border_mean is None
+    drawings = {"black-on-white.png": _drawing(8, 0, 255), "framed.png": _drawing(16, 0, 255, frame=True),
+                "white-on-black.png": _drawing(8, 255, 0), "large.png": _drawing(64, 255, 0)}
+    for name, a in drawings.items():
+        Image.fromarray(a).save(tmp_path / name)
+
+    def warnings_for(run, *names):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="nas4cnn.outputs.predict"):
+            predict(run, [tmp_path / n for n in names])
+        return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    for run in (recorded, named):
+        assert warnings_for(run, "white-on-black.png") == []
+        (line,) = warnings_for(run, "black-on-white.png", "framed.png", "white-on-black.png")
+        assert "black-on-white.png, " in line and "white-on-black.png" not in line and "\n" not in line
+        assert "framed.png with a bright background (border mean or median above 8 of 0..16)" in line
+        (line,) = warnings_for(run, "large.png")
+        assert "large.png (64 x 64) much larger than the model's 8 x 8 input" in line
+        assert ("(border mean 0.00)" if run is recorded else
+                "white strokes on black, the digit centred and filling the image, values 0..16") in line
+    with caplog.at_level("WARNING", logger="nas4cnn.outputs.predict"):  # arrays: the background is checked too
+        caplog.clear()
+        predict(recorded, np.full((4, 8, 8), 16.0))
+    assert "array0[0], array0[1], array0[2] and 1 more with a bright background" in caplog.text
+    # a model without a recorded level or a known data set: only the size is checked
+    plain = make_run(tmp_path / "plain", **GREY)
+    assert warnings_for(plain, "black-on-white.png") == []
+    assert len(warnings_for(plain, "large.png")) == 1
+
+
 def test_predict_cli_text_and_json(runs, images, capsys):
     png, npz = images / "grey20.png", images / "grey.npz"
     code, out, err = cli_run(capsys, "predict", runs["grey"], png, npz)
@@ -446,6 +500,13 @@ def test_real_trained_run_end_to_end(tmp_path, capsys):
     assert [p.class_name for p in preds] == [str(p.index) for p in preds]  # digits' classes are "0".."9"
     error = float(np.mean([p.index != y for p, y in zip(preds, test.y.tolist())]))
     assert error == pytest.approx(result.metrics()["test_error"])
+    # a user's own drawing, black on white and large: one warning line on the command line's stderr
+    Image.fromarray(_drawing(120, 0, 255)).save(tmp_path / "seven.png")
+    r = subprocess.run([sys.executable, "-m", "nas4cnn", "predict", str(tmp_path / "run"), str(tmp_path / "seven.png")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 1, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("WARNING ") and "seven.png (120 x 120) much larger" in line and "bright background" in line
     ort = pytest.importorskip("onnxruntime")
     code, out, err = cli_run(capsys, "export", tmp_path / "run", "--format", "onnx")
     assert code == 0 and "over 10 classes" in out, err

@@ -38,6 +38,14 @@ class Bundle:
     normalization: Normalization
     pixel_max: float
     config: dict | None
+    border_mean: float | None = None  # the training images' mean border value (0..pixel_max), if recorded
+
+    @property
+    def dataset(self) -> str | None:
+        """The data set the network was trained on, as the run's config names it (None if unknown)."""
+        data = self.config.get("data") if isinstance(self.config, dict) else None
+        name = data.get("dataset") if isinstance(data, dict) else None
+        return name if isinstance(name, str) else None
 
 
 class ProbabilityModel(nn.Module):
@@ -54,6 +62,15 @@ class ProbabilityModel(nn.Module):
         return torch.exp(self.model(self.normalize(x)))
 
 
+def border_means(images: torch.Tensor) -> torch.Tensor:
+    """The mean value of each N x C x H x W image's outermost rows and columns (all channels):
+    how bright its background is, in the images' own range."""
+    h, w = images.shape[-2:]
+    border = torch.ones((h, w), dtype=torch.bool)
+    border[1:-1, 1:-1] = False
+    return images.float()[..., border].flatten(1).mean(1)
+
+
 def save_model(
     model: CNN,
     path: str | Path,
@@ -62,9 +79,15 @@ def save_model(
     class_names: tuple[str, ...] = (),
     pixel_max: float = 255.0,
     extra: dict | None = None,
+    train_images: torch.Tensor | None = None,
 ) -> None:
+    """Write `model` to `path` (atomically) with what rebuilds and feeds it. `train_images`
+    (raw, N x C x H x W), when given, are only measured: their mean border value is recorded,
+    so that `predict` can tell an input whose background is unlike theirs."""
     path = Path(path)
     normalization = normalization or Normalization.identity(model.input_shape[0])
+    stats = {} if train_images is None or not len(train_images) else \
+        {"border_mean": float(border_means(train_images).mean())}
     payload = {
         "format": FORMAT,
         "arch": model.arch.to_dict(),
@@ -76,6 +99,7 @@ def save_model(
         "normalization": normalization.to_dict(),
         "class_names": list(class_names) or [str(i) for i in range(model.num_classes)],
         "pixel_max": float(pixel_max),
+        **stats,
         **(extra or {}),
     }
     with atomic_path(path) as tmp:
@@ -166,4 +190,5 @@ def _rebuild(payload: dict) -> Bundle:
         else Normalization.identity(c),
         pixel_max=float(payload.get("pixel_max", 255.0)),
         config=payload.get("config"),
+        border_mean=float(payload["border_mean"]) if payload.get("border_mean") is not None else None,
     )

@@ -4,6 +4,13 @@ Inputs are image files (PNG, JPEG or anything else Pillow reads), `.npz` files h
 `x` of raw images (N x H x W or N x C x H x W, in the data set's own range 0..pixel_max), or, from
 Python, such arrays directly. Image files are converted to grey or RGB to match the model,
 resized to its H x W, and their 8-bit values mapped to the model's range (value / 255 * pixel_max).
+
+A model answers confidently whatever it is shown, so inputs unlike its training images get one
+warning line a call: image files much larger than the model's input (when its training images
+were not themselves resized from files), and images whose background (border mean, or median
+value) is bright where the training images' border is dark, or the other way round. The
+training images' border level is read from the bundle, else known for the MNIST-like data sets
+by name.
 """
 
 from __future__ import annotations
@@ -19,12 +26,16 @@ import torch
 from nas4cnn.core.errors import ConfigError, DataError
 from nas4cnn.data.sources.folder import read_image as read_rgb
 from nas4cnn.data.sources.npz import read_arrays
-from nas4cnn.nn.checkpoint import Bundle, ProbabilityModel, load_run_bundle
+from nas4cnn.nn.checkpoint import Bundle, ProbabilityModel, border_means, load_run_bundle
 
 log = logging.getLogger(__name__)
 
 InputLike = str | Path | np.ndarray | torch.Tensor
 NPZ_ARRAY = "x"
+LARGE = 2  # an image file more than this many times the model's input side is "much larger"
+# Data sets known to have light strokes on a dark background, for models saved before the
+# training images' border level was recorded in the bundle.
+DARK_BACKGROUND = ("digits", "mnist", "fashion-mnist", "kmnist")
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,8 @@ def predict(run_dir: str | Path, inputs: InputLike | Sequence[InputLike], *, bat
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be an integer >= 1; got {batch_size!r}")
     bundle, _ = load_run_bundle(run_dir)
-    names, images = read_inputs(inputs, bundle)
+    names, images, sizes = _read(inputs, bundle)
+    _warn_if_unlike_training(bundle, names, images, sizes)
     probs = _probabilities(bundle, images, batch_size)
     classes = bundle.class_names
     out = []
@@ -78,8 +90,15 @@ def predict(run_dir: str | Path, inputs: InputLike | Sequence[InputLike], *, bat
 
 def read_inputs(inputs: Iterable[InputLike], bundle: Bundle) -> tuple[list[str], torch.Tensor]:
     """Every input as raw-range float32 images N x C x H x W for `bundle`'s model, with a name per image."""
+    names, images, _ = _read(inputs, bundle)
+    return names, images
+
+
+def _read(inputs: Iterable[InputLike], bundle: Bundle) -> tuple[list[str], torch.Tensor, dict[str, tuple[int, int]]]:
+    """`read_inputs`, and the size (width, height) of each image file as it was before resizing."""
     names: list[str] = []
     parts: list[np.ndarray] = []
+    sizes: dict[str, tuple[int, int]] = {}
     for k, item in enumerate(inputs):
         if isinstance(item, (np.ndarray, torch.Tensor)):
             label = f"array{k}"
@@ -93,8 +112,57 @@ def read_inputs(inputs: Iterable[InputLike], bundle: Bundle) -> tuple[list[str],
             else:
                 x = read_image(path, bundle.input_shape, bundle.pixel_max)[None]
                 names.append(str(path))
+                sizes[str(path)] = _file_size(path)
         parts.append(x)
-    return names, torch.from_numpy(np.concatenate(parts).astype(np.float32, copy=False))
+    return names, torch.from_numpy(np.concatenate(parts).astype(np.float32, copy=False)), sizes
+
+
+def _file_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as img:  # reads the header only; the image was read whole before
+        return img.size
+
+
+def _warn_if_unlike_training(bundle: Bundle, names: list[str], images: torch.Tensor,
+                             sizes: dict[str, tuple[int, int]]) -> None:
+    """One warning line naming the inputs that look unlike the model's training images, if any."""
+    _, h, w = bundle.input_shape
+    middle = bundle.pixel_max / 2
+    dataset = bundle.dataset or ""
+    problems = []
+    if not dataset.startswith("folder:"):  # a folder: data set's own images were resized from any size
+        large = [f"{n} ({sw} x {sh})" for n, (sw, sh) in sizes.items() if sw > LARGE * w or sh > LARGE * h]
+        if large:
+            problems.append(f"{_few(large)} much larger than the model's {w} x {h} input, so shrunk to it")
+    level = bundle.border_mean
+    if level is None and dataset in DARK_BACKGROUND:
+        level = 0.0
+    if level is not None and level != middle:
+        # the border mean, as recorded for the training images, and the median: a frame drawn
+        # around a black-on-white drawing hides its bright background from the border alone
+        dark = level < middle
+        backgrounds = zip(border_means(images).tolist(), images.flatten(1).median(1).values.tolist())
+        odd = [n for n, (b, m) in zip(names, backgrounds) if (max(b, m) > middle if dark else min(b, m) < middle)]
+        if odd:
+            problems.append(f"{_few(odd)} with a {'bright' if dark else 'dark'} background (border mean or median "
+                            f"{'above' if dark else 'below'} {middle:g} of 0..{bundle.pixel_max:g})")
+    if not problems:
+        return
+    seen = f"{w} x {h} images"
+    if level is not None and level != middle:
+        seen += f" with a {'dark' if level < middle else 'bright'} background"
+        if bundle.border_mean is not None:
+            seen += f" (border mean {bundle.border_mean:.2f})"
+    if dataset == "digits":
+        seen += ": white strokes on black, the digit centred and filling the image, values 0..16"
+    log.warning("the answers may be wrong for inputs unlike the training images: %s; the model "
+                "was trained on %s", "; ".join(problems), seen)
+
+
+def _few(names: list[str], k: int = 3) -> str:
+    more = f" and {len(names) - k} more" if len(names) > k else ""
+    return ", ".join(names[:k]) + more
 
 
 def read_image(path: str | Path, input_shape: tuple[int, int, int], pixel_max: float) -> np.ndarray:
