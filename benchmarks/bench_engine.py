@@ -36,7 +36,7 @@ from nas4cnn.api.search import make_search_strategy  # noqa: E402
 from nas4cnn.core.config import RunConfig  # noqa: E402
 from nas4cnn.core.objective import objective  # noqa: E402
 from nas4cnn.core.space import SearchSpace  # noqa: E402
-from nas4cnn.data.dataset import load_digits  # noqa: E402
+from nas4cnn.data.sources.digits import load_digits  # noqa: E402
 from nas4cnn.nn.engine import train_group  # noqa: E402
 from nas4cnn.nn.groups import Candidate  # noqa: E402
 from nas4cnn.nn.model import count_params, max_params  # noqa: E402

@@ -50,7 +50,8 @@ def test_small_search_end_to_end(tmp_path):
     assert min(x["objective"] for x in lines) == pytest.approx(s["best"]["objective"])
 
     # the saved model rebuilds and, with its input normalisation, gives the reported test error
-    from nas4cnn.data.dataset import Split, load_digits
+    from nas4cnn.data.dataset import Split
+    from nas4cnn.data.sources.digits import load_digits
     from nas4cnn.nn.checkpoint import load_bundle
     from nas4cnn.nn.train import evaluate
 
@@ -269,7 +270,7 @@ def test_space_of_the_bundled_digits_is_the_loaded_data_sets():
     from nas4cnn import api
     from nas4cnn.cli.space import BUNDLED, space_info
     from nas4cnn.core.config import RunConfig
-    from nas4cnn.data.dataset import load_digits
+    from nas4cnn.data.sources.digits import load_digits
 
     data = load_digits()
     assert BUNDLED["digits"] == (data.input_shape, data.num_classes)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from nas4cnn.core.errors import DataError
-from nas4cnn.data.dataset import DataSet, load_digits
+from nas4cnn.data.dataset import DataSet
+from nas4cnn.data.sources.digits import load_digits
 
 
 def test_digits_split_is_the_seeds():

@@ -27,7 +27,7 @@ import torch
 from nas4cnn.cli import main
 from nas4cnn.core.config import DataConfig, config_from_dict
 from nas4cnn.core.errors import DataError
-from nas4cnn.data.dataset import load_dataset
+from nas4cnn.data.load import load_dataset
 from nas4cnn.data.sources import download
 from nas4cnn.data.sources.idx import read_idx
 from nas4cnn.data.sources.splits import hold_out

@@ -21,7 +21,7 @@ from test_datasets import (  # noqa: F401  (_no_home_cache: the autouse fixture,
 )
 
 from nas4cnn.core.config import config_from_dict
-from nas4cnn.data.dataset import load_dataset
+from nas4cnn.data.load import load_dataset
 from nas4cnn.nn.checkpoint import load_bundle
 from nas4cnn.outputs.export import read_metadata
 

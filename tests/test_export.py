@@ -491,7 +491,7 @@ def test_errors_in_a_real_process(runs, bad):
 def test_real_trained_run_end_to_end(tmp_path, capsys):
     """`nas4cnn train --out`, then export and predict: predict on the test split gives the reported test
     error, and the ONNX file gives the same classes."""
-    from nas4cnn.data.dataset import load_digits
+    from nas4cnn.data.sources.digits import load_digits
 
     result = api.train("2,0,0,1,6", epochs=1, out=tmp_path / "run")
     test = load_digits().test

@@ -125,7 +125,7 @@ def test_train_repeats_reports_mean_spread_and_seeds(tmp_path):
     assert len(set(nlls)) == 3 and m["test_nll"] == nlls[0]
     assert m["trainval_epochs"] == 2 and all(math.isfinite(v) for v in nlls)
     # the saved model is the first seed's, with its normalisation: it gives the reported figures
-    from nas4cnn.data.dataset import load_digits
+    from nas4cnn.data.sources.digits import load_digits
 
     bundle = load_bundle(tmp_path / "t" / "model.pt")
     test = load_digits().test

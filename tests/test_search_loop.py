@@ -8,7 +8,7 @@ from fakes import TableExecutor, digits_table
 
 from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.seeding import STRATEGY, derive_seed
-from nas4cnn.data.dataset import load_digits
+from nas4cnn.data.sources.digits import load_digits
 from nas4cnn.search.engine_evaluator import EngineEvaluator
 from nas4cnn.search.loop import resume, run_search
 from nas4cnn.search.store import RunStore

@@ -35,7 +35,7 @@ _SOURCES = {
     "Nas4cnnError": "nas4cnn.core.errors",
     "SearchSpace": "nas4cnn.core.space",
     "DataSet": "nas4cnn.data.dataset",
-    "load_dataset": "nas4cnn.data.dataset",
+    "load_dataset": "nas4cnn.data.load",
     "load_bundle": "nas4cnn.nn.checkpoint",
     "load_model": "nas4cnn.nn.checkpoint",
 }
@@ -87,7 +87,8 @@ if TYPE_CHECKING:  # what a type checker and an editor see: the same names, impo
     from nas4cnn.core.config import RunConfig, load_config
     from nas4cnn.core.errors import Nas4cnnError
     from nas4cnn.core.space import SearchSpace
-    from nas4cnn.data.dataset import DataSet, load_dataset
+    from nas4cnn.data.dataset import DataSet
+    from nas4cnn.data.load import load_dataset
     from nas4cnn.nn.checkpoint import load_bundle, load_model
 
 

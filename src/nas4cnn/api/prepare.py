@@ -11,7 +11,8 @@ import torch
 from nas4cnn.core.config import RunConfig, TrainConfig, validate
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import Genotype, SearchSpace
-from nas4cnn.data.dataset import DataSet, load_dataset
+from nas4cnn.data.dataset import DataSet
+from nas4cnn.data.load import load_dataset
 from nas4cnn.nn.model import check_space_fits
 from nas4cnn.nn.steps import uses_fused_step
 from nas4cnn.search.engine_evaluator import EngineEvaluator

@@ -1,17 +1,17 @@
-"""Data sets as tensors with fixed train/validation/test splits, checked once before use."""
+"""The data set record: tensors with fixed train/validation/test splits, checked once when built.
+
+The sources (`nas4cnn.data.sources`) build it with `DataSet.from_arrays`; `nas4cnn.data.load`
+picks the source a run names.
+"""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from nas4cnn.core.config import DataConfig
 from nas4cnn.core.errors import DataError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -119,69 +119,3 @@ def check_arrays(name: str, arrays: dict[str, tuple[np.ndarray, np.ndarray]], nu
             )
     if num_classes < 2:  # after the labels' range, which names negative labels
         raise DataError(f"data set {name!r}: expected at least 2 classes; got {num_classes}")
-
-
-def load_digits() -> DataSet:
-    """scikit-learn's bundled 8x8 digits, split as the seed: first 1,000 / next 350 / last 447."""
-    from sklearn.datasets import load_digits as sk_load_digits
-
-    digits = sk_load_digits()
-    x = digits.images.astype(np.float32)
-    y = digits.target.astype(np.int64)
-    return DataSet.from_arrays(
-        "digits",
-        {"train": (x[:1000], y[:1000]), "val": (x[1000:1350], y[1000:1350]), "test": (x[1350:], y[1350:])},
-        num_classes=10,
-        pixel_max=16.0,
-    )
-
-
-def load_dataset(cfg: DataConfig | str = "digits") -> DataSet:
-    """The data set a run's [data] settings name, loaded and checked once.
-
-    - ``digits``: scikit-learn's 8x8 digits with the seed's fixed split (see `load_digits`);
-    - ``mnist``, ``fashion-mnist``, ``kmnist``: IDX files (gzipped or not) in ``data_dir`` or the
-      cache folder; ``cifar10``: its Python batches folder (see `nas4cnn.data.sources`);
-      ``download`` fetches missing files from the official sources, checksum-verified;
-    - ``folder:PATH``: one sub-folder of PNG/JPEG images per class (`nas4cnn.data.sources.folder`);
-    - ``npz:PATH``: arrays x, y and optionally x_test, y_test, class_names (`nas4cnn.data.sources.npz`).
-
-    Apart from digits, the validation split is a stratified ``val_fraction`` of the training
-    images, seeded by ``split_seed``. Pixel values are kept raw (see `DataSet.pixel_max`).
-    """
-    from nas4cnn.core.config import RunConfig, validate
-    from nas4cnn.data.sources import cifar, folder, idx, npz
-
-    cfg = DataConfig(dataset=cfg) if isinstance(cfg, str) else cfg
-    validate(RunConfig(data=cfg))  # the same checks and messages as a run's config
-    loaders = {"digits": lambda c: load_digits(), "mnist": idx.load, "fashion-mnist": idx.load,
-               "kmnist": idx.load, "cifar10": cifar.load}
-    prefixes = {"folder": folder.load, "npz": npz.load}
-    kind, sep, path = cfg.dataset.partition(":") if isinstance(cfg.dataset, str) else ("", "", "")
-    if cfg.dataset in loaders:
-        loader = loaders[cfg.dataset]
-    elif sep and kind in prefixes and path:
-        loader = prefixes[kind]
-    else:
-        raise DataError(f"--dataset must be one of {list(loaders)} or folder:PATH or npz:PATH; got {cfg.dataset!r}")
-    _warn_unused(cfg, kind if sep else cfg.dataset)
-    data = loader(cfg)
-    log.info("data set %r: %s images, %d classes; %d train, %d validation, %d test",
-             data.name, "x".join(map(str, data.input_shape)), data.num_classes, len(data.train), len(data.val),
-             len(data.test))
-    return data
-
-
-def _warn_unused(cfg: DataConfig, kind: str) -> None:
-    """Settings that the chosen data set does not use are named, not silently dropped."""
-    default = DataConfig()
-    unused = []
-    if kind not in ("mnist", "fashion-mnist", "kmnist", "cifar10"):
-        unused += [k for k in ("data_dir", "download") if getattr(cfg, k) != getattr(default, k)]
-    if kind != "folder":
-        unused += [k for k in ("image_size", "channels") if getattr(cfg, k) != getattr(default, k)]
-    if kind == "digits":
-        unused += [k for k in ("val_fraction", "split_seed") if getattr(cfg, k) != getattr(default, k)]
-    if unused:
-        log.warning("--dataset %s does not use %s; ignored", cfg.dataset,
-                    ", ".join(f"--{k.replace('_', '-')}" for k in unused))
