@@ -35,8 +35,6 @@ SOURCE = Path(__file__).with_name("fused_step.c")
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
 POOL_CODES = {"id": 0, "max": 1, "avg": 2}
 
-_f = ctypes.POINTER(ctypes.c_float)
-
 
 class _Group(ctypes.Structure):
     """Mirrors `Group` in fused_step.c."""

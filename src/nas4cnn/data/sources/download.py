@@ -105,14 +105,6 @@ def missing_error(name: str, filename: str, folder: Path) -> DataError:
     )
 
 
-def file_digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch(name: str, filename: str, folder: Path, progress: bool | None = None) -> Path:
     """Download one official file of data set `name` into `folder`, checked against its
     checksum; returns its path. `progress` None: a progress bar when stderr is a terminal."""
