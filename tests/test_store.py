@@ -91,6 +91,11 @@ def test_a_schema_2_store_is_upgraded_with_the_configured_epochs(tmp_path):
         conn.execute("INSERT INTO generations VALUES (0, '[[2, 0, 0, 1, 6]]', NULL, 0.1, 0.1, NULL, NULL, '{}', 1.0)")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.close()
+    reader = RunStore.open(tmp_path, write=False)  # read as upgraded, left as it is
+    assert [e.epochs for _, e in reader.evaluations()] == [8, 2]
+    assert [g.epochs for g in reader.generations()] == [8]
+    assert reader.meta("schema_version") == "2"
+    reader.close()
     store = RunStore.open(tmp_path)
     assert store.meta("schema_version") == str(SCHEMA_VERSION) == "3"
     assert [e.epochs for _, e in store.evaluations()] == [8, 2]

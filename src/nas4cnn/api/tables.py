@@ -35,7 +35,7 @@ def tabulate(
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be an integer >= 1; got {seeds!r}")
     if out is not None:
-        out = rundir.check_writable(out, "--out")
+        out = rundir.check_output_file(out, "--out")
     n = len({config.space.canonical(g) for g in config.space.all_genotypes()})
     bar = tqdm(total=n * seeds, desc="tabulate", unit="net", disable=not progress)
     try:

@@ -50,10 +50,12 @@ def make_run_dir(path: Path) -> Path:
 def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
     """A temporary path beside `path` to write to: when the block ends it replaces `path` in one
     step (readers see the old file or the whole new one), and if the block fails it is removed.
-    A file-system error becomes one RunDirError naming `path` (after `what`, the option)."""
+    A missing folder of `path` is made. A file-system error becomes one RunDirError naming
+    `path` (after `what`, the option)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
     except OSError as e:
@@ -81,6 +83,14 @@ def check_writable(path: str | Path, what: str, folder: bool = False) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise RunDirError(f"{what}: cannot write in {str(existing)!r} (no permission, or a read-only file system)")
     return path
+
+
+def check_output_file(path: str | Path, what: str) -> Path:
+    """Refuse, before any work, an output file that cannot be written; a missing folder is
+    allowed (`atomic_path` makes it when the file is written)."""
+    path = Path(path)
+    check_writable(path.parent, what, folder=True)
+    return check_writable(path, what) if path.parent.is_dir() else path
 
 
 def json_safe(obj):

@@ -135,8 +135,7 @@ def _output_path(run_dir: str | Path, format: str, out: str | Path | None, sourc
         target = target / DEFAULT_NAMES[format]
     if target.exists() and target.resolve() == source.resolve():
         raise ConfigError(f"--out: {str(target)!r} is the run's own model; choose another file")
-    rundir.check_writable(target.parent, "--out", folder=True)  # a missing folder is made when writing
-    return rundir.check_writable(target, "--out") if target.parent.is_dir() else target
+    return rundir.check_output_file(target, "--out")
 
 
 def _example(bundle: Bundle, n: int = 2, seed: int = 0) -> torch.Tensor:

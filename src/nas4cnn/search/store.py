@@ -115,10 +115,14 @@ def _lock(run_dir: Path, what: str) -> int | None:
 
 
 class RunStore:
-    def __init__(self, path: Path, conn: sqlite3.Connection, lock: int | None = None):
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: int | None = None,
+                 old_schema: tuple[str, int] | None = None):
         self.path = path
         self.conn = conn
         self._lock = lock
+        # An older store opened only to read is read as if upgraded, not changed: its version
+        # and the configured epochs its NULLs stand for.
+        self._old = old_schema
 
     @classmethod
     def create(cls, run_dir: str | Path, config: dict, info: dict) -> RunStore:
@@ -165,14 +169,14 @@ class RunStore:
                               "is it a nas4cnn run directory?")
         lock = _lock(run_dir, what) if write else None
         try:
-            return cls._open(path, what, lock)
+            return cls._open(path, what, lock, write)
         except BaseException:
             cls._unlock(lock)
             raise
 
     @classmethod
-    def _open(cls, path: Path, what: str, lock: int | None) -> RunStore:
-        conn = None
+    def _open(cls, path: Path, what: str, lock: int | None, write: bool) -> RunStore:
+        conn, old = None, None
         try:
             conn = cls._connect(path)
             meta = dict(conn.execute("SELECT key, value FROM meta"))
@@ -180,7 +184,12 @@ class RunStore:
             conn.execute("SELECT count(*) FROM generations").fetchone()
             version = meta.get("schema_version")
             if version in ("1", "2") and "config" in meta:
-                version = cls._upgrade(conn, version, json.loads(meta["config"]))
+                epochs = int(json.loads(meta["config"])["train"]["epochs"])  # NULL meant the configured epochs
+                if write:
+                    cls._upgrade(conn, version, epochs)
+                else:
+                    old = (version, epochs)
+                version = str(SCHEMA_VERSION)
             if version != str(SCHEMA_VERSION):
                 raise RunDirError(f"{option_prefix(what)}{str(path)!r} has store schema version {version!r}; "
                                   f"this nas4cnn reads version {SCHEMA_VERSION}")
@@ -194,19 +203,17 @@ class RunStore:
         except RunDirError:
             conn.close()
             raise
-        return cls(path, conn, lock)
+        return cls(path, conn, lock, old)
 
     @staticmethod
-    def _upgrade(conn: sqlite3.Connection, version: str, config: dict) -> str:
+    def _upgrade(conn: sqlite3.Connection, version: str, epochs: int) -> None:
         """Bring a store of schema 1 or 2 to the current one, in one transaction."""
         with conn:
             if version == "1":  # no early stopping yet: add the checks column (a run of version 1 never stops one)
                 conn.execute("ALTER TABLE evaluations ADD COLUMN checks TEXT")
-            epochs = int(config["train"]["epochs"])  # NULL meant the configured epochs
             conn.execute("UPDATE evaluations SET epochs = ? WHERE epochs IS NULL", (epochs,))
             conn.execute("UPDATE generations SET epochs = ? WHERE epochs IS NULL", (epochs,))
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-        return str(SCHEMA_VERSION)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -259,13 +266,15 @@ class RunStore:
 
     def evaluations(self) -> list[tuple[int, Evaluation]]:
         """Every committed record with the generation that trained it, in commit order."""
+        checks = "NULL" if self._old and self._old[0] == "1" else "checks"
         rows = self.conn.execute(
             "SELECT generation, canonical, arch, params, val_error, val_nll, objective, seconds, status, reason,"
-            " epochs, checks FROM evaluations ORDER BY id"
+            f" epochs, {checks} FROM evaluations ORDER BY id"
         )
         inf, nan = float("inf"), float("nan")
         return [
-            (g, Evaluation(genotype=tuple(json.loads(c)), arch=a, params=p, epochs=ep, status=Status(st), reason=r,
+            (g, Evaluation(genotype=tuple(json.loads(c)), arch=a, params=p, epochs=self._epochs(ep), status=Status(st),
+                           reason=r,
                            val_error=_from_num(ve, nan), val_nll=_from_num(vn, nan), objective=_from_num(o, inf),
                            seconds=s, checks=None if ch is None else {int(k): float(v)
                                                                       for k, v in json.loads(ch).items()}))
@@ -276,12 +285,15 @@ class RunStore:
         rows = self.conn.execute("SELECT * FROM generations ORDER BY generation")
         inf = float("inf")
         return [
-            Generation(generation=g, genotypes=[tuple(x) for x in json.loads(gs)], epochs=ep,
+            Generation(generation=g, genotypes=[tuple(x) for x in json.loads(gs)], epochs=self._epochs(ep),
                        global_best=_from_num(gb, inf), local_best=_from_num(lb, inf),
                        best_genotype=tuple(json.loads(bg)) if bg else None, best_arch=ba,
                        strategy_state=json.loads(st), seconds=sec)
             for g, gs, ep, gb, lb, bg, ba, st, sec in rows
         ]
+
+    def _epochs(self, stored: int | None) -> int:
+        return self._old[1] if stored is None else stored
 
     def finish(self, final_metrics: dict) -> None:
         with self.conn:

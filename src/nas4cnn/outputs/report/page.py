@@ -24,13 +24,8 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     summary, rows = load(run_dir)
     path = run_dir / REPORT
     if out is not None:
-        path = Path(out)
-        rundir.check_writable(path.parent, "--out", folder=True)
-        if path.parent.is_dir():
-            rundir.check_writable(path, "--out")
+        path = rundir.check_output_file(out, "--out")
     page = render(summary, rows, class_names(run_dir, summary), run_dir)
-    if out is not None:
-        rundir.make_run_dir(path.parent)
     with rundir.atomic_path(path, "--out" if out is not None else "") as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("report: %s", path)
