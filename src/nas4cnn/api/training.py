@@ -101,7 +101,8 @@ def save_final(path: Path, final: FinalRuns, config: RunConfig, data: DataSet) -
     """The first seed's model, with its input normalisation and class names, and its curves."""
     first = final.first
     save_model(first.model, path / rundir.MODEL, first.genotype, normalization=first.normalization,
-               class_names=data.class_names, pixel_max=data.pixel_max, extra={"config": config.to_dict()})
+               class_names=data.class_names, pixel_max=data.pixel_max, extra={"config": config.to_dict()},
+               train_images=data.train.x)
     plot_curves(first.history, first.test_nll, first.test_error, path / rundir.CURVES_PNG)
 
 

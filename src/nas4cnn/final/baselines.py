@@ -103,5 +103,5 @@ def _figures(m: dict) -> dict:
     keys = ("test_error_mean", "test_error_std", "test_nll_mean", "test_nll_std")
     if all(k in m for k in keys):
         return {k: m[k] for k in keys} | {"repeats": m.get("repeats", 1)}
-    return {"test_error_mean": m["test_error"], "test_error_std": 0.0, "test_nll_mean": m["test_nll"],
-            "test_nll_std": 0.0, "repeats": 1}
+    return {"test_error_mean": m["test_error"], "test_error_std": None, "test_nll_mean": m["test_nll"],
+            "test_nll_std": None, "repeats": 1}
