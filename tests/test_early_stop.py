@@ -12,6 +12,7 @@ from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.early_stop import MIN_HISTORY, StopRule, checkpoints
 from nas4cnn.nn.engine import train_group
 from nas4cnn.nn.groups import Candidate
+from nas4cnn.search.store import SCHEMA_VERSION
 from nas4cnn.tables.tabulate import Table
 
 compare = importlib.import_module("nas4cnn.tables.compare")
@@ -103,7 +104,7 @@ def test_search_with_early_stop_is_reproducible_and_resumes_to_the_same_result(t
     r = cli("rebuild", out)
     assert r.returncode == 0, r.stderr
     db = sqlite3.connect(out / "run.db")
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     db.close()
 
 
