@@ -55,10 +55,10 @@ SOURCES: dict[str, DataSource] = {
     s.name: s
     for s in (
         DataSource("digits", "scikit-learn's 8x8 digits, the seed's split; the default", "digits"),
-        DataSource("mnist", "MNIST handwritten digits, 28x28 grey (IDX files)", "idx", settings=_OFFICIAL),
-        DataSource("fashion-mnist", "Fashion-MNIST clothing, 28x28 grey (IDX files)", "idx", settings=_OFFICIAL),
-        DataSource("kmnist", "Kuzushiji-MNIST characters, 28x28 grey (IDX files)", "idx", settings=_OFFICIAL),
-        DataSource("cifar10", "CIFAR-10, 32x32 colour (its Python batches)", "cifar", settings=_OFFICIAL),
+        DataSource("mnist", "MNIST handwritten digits, 28x28 grey, IDX files", "idx", settings=_OFFICIAL),
+        DataSource("fashion-mnist", "Fashion-MNIST clothing, 28x28 grey, IDX files", "idx", settings=_OFFICIAL),
+        DataSource("kmnist", "Kuzushiji-MNIST characters, 28x28 grey, IDX files", "idx", settings=_OFFICIAL),
+        DataSource("cifar10", "CIFAR-10, 32x32 colour, its Python batches", "cifar", settings=_OFFICIAL),
         DataSource("folder", "one sub-folder of images per class", "folder", takes_path=True,
                    settings=("image_size", "channels", "val_fraction", "split_seed")),
         DataSource("npz", "arrays x, y", "npz", takes_path=True, settings=("val_fraction", "split_seed")),
