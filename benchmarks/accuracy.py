@@ -35,7 +35,7 @@ def main() -> None:
         config = RunConfig.recipe(recipe).override("search", final_repeats=k)
         flag = " --recipe seed" if recipe == "seed" else ""
         start = time.perf_counter()
-        run = nas4cnn.search.loop(config, out=out / f"search-{recipe}")
+        run = nas4cnn.searching.loop(config, out=out / f"search-{recipe}")
         f = run.summary["final"]
         rows.append((f"search ({recipe} recipe) → {f['arch']}",
                      f"`nas4cnn search{flag} --repeats {k}`", fmt(f), f"{time.perf_counter() - start:.0f}"))

@@ -40,8 +40,8 @@ from nas4cnn.data.sources.digits import load_digits  # noqa: E402
 from nas4cnn.nn.engine import train_group  # noqa: E402
 from nas4cnn.nn.groups import Candidate  # noqa: E402
 from nas4cnn.nn.model import count_params, max_params  # noqa: E402
-from nas4cnn.search.engine_evaluator import EngineEvaluator  # noqa: E402
-from nas4cnn.search.loop import run_search  # noqa: E402
+from nas4cnn.searching.engine_evaluator import EngineEvaluator  # noqa: E402
+from nas4cnn.searching.loop import run_search  # noqa: E402
 
 
 class PeakMemory:

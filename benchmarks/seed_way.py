@@ -21,7 +21,7 @@ from nas4cnn.core.objective import objective
 from nas4cnn.core.record import Status
 from nas4cnn.core.space import Architecture
 from nas4cnn.nn.model import ACTIVATION_LAYERS, build_model, count_params
-from nas4cnn.search.evaluator import Evaluator
+from nas4cnn.searching.evaluator import Evaluator
 
 
 class Digits(Dataset):

@@ -5,7 +5,7 @@ real evaluator, so a search can run both ways in milliseconds."""
 from __future__ import annotations
 
 from nas4cnn.core.record import Status
-from nas4cnn.search.executors.local import GroupResult
+from nas4cnn.searching.executors.local import GroupResult
 from nas4cnn.tables.tabulate import Table
 
 _TABLE: list[Table] = []

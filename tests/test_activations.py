@@ -10,7 +10,12 @@ import torch
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import DEFAULT_ACTIVATIONS, GENES, SearchSpace
 from nas4cnn.nn import fused
-from nas4cnn.nn.activations import ACTIVATIONS, activation_names, check_activation_names, get_activation
+from nas4cnn.nn.activations import (
+    ACTIVATIONS,
+    activation_names,
+    check_activation_names,
+    get_activation,
+)
 
 NAMES = activation_names()
 # around 0, the softplus threshold (20) and where exp overflows in float32

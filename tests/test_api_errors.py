@@ -15,7 +15,7 @@ from conftest import make_dataset, require_fused
 from nas4cnn import api
 from nas4cnn.core.config import RunConfig
 from nas4cnn.core.errors import ConfigError, RunDirError
-from nas4cnn.search.store import RunStore
+from nas4cnn.searching.store import RunStore
 from nas4cnn.tables.tabulate import Table
 
 TINY = (RunConfig().override("search", generations=1, population=2, final_epochs=1, seed=3)

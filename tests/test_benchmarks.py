@@ -9,7 +9,7 @@ from seed_way import SeedWayEvaluator  # noqa: E402
 
 from nas4cnn.api.search import make_search_strategy  # noqa: E402
 from nas4cnn.core.config import RunConfig  # noqa: E402
-from nas4cnn.search.loop import run_search  # noqa: E402
+from nas4cnn.searching.loop import run_search  # noqa: E402
 
 
 def test_seed_way_evaluator_drives_a_search():

@@ -12,7 +12,7 @@ from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.early_stop import MIN_HISTORY, StopRule, checkpoints
 from nas4cnn.nn.engine import train_group
 from nas4cnn.nn.groups import Candidate
-from nas4cnn.search.store import SCHEMA_VERSION
+from nas4cnn.searching.store import SCHEMA_VERSION
 from nas4cnn.tables.tabulate import Table
 
 compare = importlib.import_module("nas4cnn.tables.compare")

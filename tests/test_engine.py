@@ -160,7 +160,7 @@ def test_a_diverging_candidate_fails_alone(small_data, monkeypatch, engine):
 
 def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
     from nas4cnn.core.record import Status
-    from nas4cnn.search.executors import TrainJob, local, run_group
+    from nas4cnn.searching.executors import TrainJob, local, run_group
 
     cands = [Candidate(SPACE.decode((1, 0, i % 5, 1, i)), i) for i in range(4)]
     too_big = cands[2]
@@ -171,7 +171,6 @@ def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
         return real(group, *args, **kw)
 
-    # patched on the module object: the dotted path would resolve `nas4cnn.search` to the API's function
     monkeypatch.setattr(local, "train_group", fake)
     res = run_group(small_data, TrainJob(TrainConfig(), 1, 0), cands, {})
     assert res.reason == [None, None, "out of memory on cpu", None]

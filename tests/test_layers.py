@@ -9,7 +9,7 @@ import nas4cnn
 
 ROOT = Path(nas4cnn.__file__).parent
 # Lowest first: a module may import its own layer's modules and those of the layers before it.
-LAYERS = ["core", "strategies", "data", "nn", "final", "search", "tables", "outputs", "api", "cli"]
+LAYERS = ["core", "strategies", "data", "nn", "final", "searching", "tables", "outputs", "api", "cli"]
 
 
 def _module(path: Path) -> str:

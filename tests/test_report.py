@@ -19,7 +19,7 @@ from nas4cnn.core.errors import RunDirError
 from nas4cnn.final.training import FinalResult, FinalRuns
 from nas4cnn.nn.train import EpochStats
 from nas4cnn.outputs.report import load, networks, render, status
-from nas4cnn.search.store import RunStore
+from nas4cnn.searching.store import RunStore
 
 NAME = '<script>alert("x")</script> & co'  # a data set name that must come out as text
 CLASSES = ("a<b", "c&d", '"e"')

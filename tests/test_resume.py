@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nas4cnn.search.store import SCHEMA_VERSION, RunStore
+from nas4cnn.searching.store import SCHEMA_VERSION, RunStore
 
 ARGS = ["--generations", "4", "--population", "6", "--epochs", "1", "--final-epochs", "2", "--seed", "7", "--quiet"]
 KEYS = ("best", "global_best", "local_best", "n_evaluations", "n_trained", "n_failed", "test_error", "test_nll",

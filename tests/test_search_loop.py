@@ -9,9 +9,9 @@ from fakes import TableExecutor, digits_table
 from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.seeding import STRATEGY, derive_seed
 from nas4cnn.data.sources.digits import load_digits
-from nas4cnn.search.engine_evaluator import EngineEvaluator
-from nas4cnn.search.loop import resume, run_search
-from nas4cnn.search.store import RunStore
+from nas4cnn.searching.engine_evaluator import EngineEvaluator
+from nas4cnn.searching.loop import resume, run_search
+from nas4cnn.searching.store import RunStore
 from nas4cnn.strategies import STRATEGIES, make_strategy
 from nas4cnn.tables.table_evaluator import TableEvaluator
 

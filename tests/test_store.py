@@ -10,8 +10,8 @@ import pytest
 
 from nas4cnn.core.errors import RunDirError
 from nas4cnn.core.record import Evaluation, Status
-from nas4cnn.search.history import Generation
-from nas4cnn.search.store import SCHEMA_VERSION, RunStore
+from nas4cnn.searching.history import Generation
+from nas4cnn.searching.store import SCHEMA_VERSION, RunStore
 
 CONFIG = {"train": {"epochs": 8}, "search": {"seed": 0}}
 RECORDS = [

@@ -4,7 +4,7 @@ from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.space import SearchSpace
 from nas4cnn.nn.model import build_model
 from nas4cnn.nn.train import Prepared, epoch_batches, evaluate, lr_factor, train_model
-from nas4cnn.search.engine_evaluator import EngineEvaluator
+from nas4cnn.searching.engine_evaluator import EngineEvaluator
 
 
 def test_batches_cover_the_data_once_and_depend_on_seed_and_epoch():

@@ -7,8 +7,6 @@ command line's help answer without loading PyTorch; `from nas4cnn import search`
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -103,22 +101,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_SOURCES))
-
-
-class _Package(types.ModuleType):
-    """This package's module type. `nas4cnn.search` names both the API's function and the
-    layer folder `nas4cnn/search/`; importing that folder binds the attribute to it, which would
-    hide the function once the names are loaded lazily. The attribute stays the function: the
-    folder is reached by importing it (`from nas4cnn.search import loop`, `sys.modules`)."""
-
-    @property
-    def search(self):
-        return __getattr__("search")
-
-    @search.setter
-    def search(self, value) -> None:  # the import system binding the subpackage: ignored
-        if not isinstance(value, types.ModuleType):
-            raise TypeError("nas4cnn.search is the API's search function; it cannot be replaced")
-
-
-sys.modules[__name__].__class__ = _Package

@@ -15,8 +15,8 @@ from nas4cnn.data.dataset import DataSet
 from nas4cnn.data.load import load_dataset
 from nas4cnn.nn.model import check_space_fits
 from nas4cnn.nn.steps import uses_fused_step
-from nas4cnn.search.engine_evaluator import EngineEvaluator
-from nas4cnn.search.executors import LocalExecutor, TrainJob
+from nas4cnn.searching.engine_evaluator import EngineEvaluator
+from nas4cnn.searching.executors import LocalExecutor, TrainJob
 
 GenotypeLike = str | Sequence[int]
 EXECUTORS = ("local", "ray")
@@ -49,7 +49,7 @@ def make_executor(kind: str, data: DataSet, job: TrainJob, device: str, workers:
     if kind == "local":
         return LocalExecutor(data, job, device, workers)
     if kind == "ray":
-        from nas4cnn.search.executors.ray import RayExecutor
+        from nas4cnn.searching.executors.ray import RayExecutor
 
         return RayExecutor(data, job, address=ray_address, device=device)
     raise ConfigError(f"--executor must be one of {list(EXECUTORS)}; got {kind!r}")

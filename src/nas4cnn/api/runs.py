@@ -11,7 +11,7 @@ from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.model import max_params
 from nas4cnn.outputs.report import report
 from nas4cnn.outputs.summary import write_outputs
-from nas4cnn.search.store import RunStore
+from nas4cnn.searching.store import RunStore
 
 
 def run_config(run_dir: str | Path) -> RunConfig:

@@ -31,10 +31,10 @@ from nas4cnn.nn.checkpoint import load_model
 from nas4cnn.nn.model import CNN
 from nas4cnn.outputs.report import report
 from nas4cnn.outputs.summary import write_outputs
-from nas4cnn.search.engine_evaluator import EngineEvaluator
-from nas4cnn.search.executors import TrainJob, resolve_device
-from nas4cnn.search.loop import Resumed, SearchFailed, resume, run_search
-from nas4cnn.search.store import RunStore
+from nas4cnn.searching.engine_evaluator import EngineEvaluator
+from nas4cnn.searching.executors import TrainJob, resolve_device
+from nas4cnn.searching.loop import Resumed, SearchFailed, resume, run_search
+from nas4cnn.searching.store import RunStore
 from nas4cnn.strategies import Strategy, make_strategy
 
 log = logging.getLogger(__name__)

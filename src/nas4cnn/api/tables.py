@@ -153,7 +153,7 @@ def _replay_pool():
     """Replays are independent: spread them over the machine's cores."""
     import multiprocessing
 
-    from nas4cnn.search.executors import default_workers
+    from nas4cnn.searching.executors import default_workers
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     return multiprocessing.get_context(method).Pool(default_workers(torch.device("cpu")))

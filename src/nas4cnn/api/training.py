@@ -22,8 +22,8 @@ from nas4cnn.final.training import FinalRuns, architecture, train_repeats
 from nas4cnn.nn.checkpoint import save_model
 from nas4cnn.outputs.plots import plot_bars, plot_curves
 from nas4cnn.outputs.report import report
-from nas4cnn.search.engine_evaluator import EngineEvaluator
-from nas4cnn.search.executors import resolve_device
+from nas4cnn.searching.engine_evaluator import EngineEvaluator
+from nas4cnn.searching.executors import resolve_device
 
 
 def evaluate(

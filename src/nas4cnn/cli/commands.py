@@ -26,7 +26,7 @@ def search(args: argparse.Namespace) -> int | None:
         config = config_from_args(args)
         check_strategy(config.search.strategy)  # before the API is loaded and the run directory made
     from nas4cnn import api
-    from nas4cnn.search.loop import SearchFailed
+    from nas4cnn.searching.loop import SearchFailed
 
     if args.resume and settings_given(args):  # checked against the run's: flags on top of its own config,
         whole = args.config is not None or args.recipe is not None  # a recipe or a file in full

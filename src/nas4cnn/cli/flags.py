@@ -12,7 +12,15 @@ import argparse
 import importlib
 from collections.abc import Callable, Iterable, Iterator
 
-from nas4cnn.core.config import RECIPE_VALUES, SETTINGS, Boolean, OneOf, RunConfig, Setting, load_config
+from nas4cnn.core.config import (
+    RECIPE_VALUES,
+    SETTINGS,
+    Boolean,
+    OneOf,
+    RunConfig,
+    Setting,
+    load_config,
+)
 
 _GIVEN = "_settings"  # the namespace attribute listing the settings a command's parser takes
 

@@ -100,7 +100,9 @@ def _tabulate(tb: argparse.ArgumentParser) -> None:
 
 
 def _compare(cp: argparse.ArgumentParser) -> None:
-    from nas4cnn import api  # the default strategies; this command needs the API (PyTorch) anyway
+    from nas4cnn import (
+        api,  # the default strategies; this command needs the API (PyTorch) anyway
+    )
 
     cp.add_argument("--table", metavar="FILE", help="table from `nas4cnn tabulate` (default: the shipped digits table)")
     cp.add_argument("--strategies", default=",".join(api.DEFAULT_COMPARE),

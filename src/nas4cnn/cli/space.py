@@ -26,7 +26,9 @@ def space_info(config: RunConfig) -> dict | None:
     shape is known only once loaded (another data set, or digits with settings of their own)."""
     if config.data != DataConfig(dataset=config.data.dataset) or config.data.dataset not in BUNDLED:
         return None
-    from nas4cnn.nn.activations import check_activation_names  # a registry without PyTorch
+    from nas4cnn.nn.activations import (
+        check_activation_names,  # a registry without PyTorch
+    )
 
     input_shape, num_classes = BUNDLED[config.data.dataset]
     check_activation_names(config.space.activation)

@@ -242,7 +242,9 @@ class DataConfig:
 
 
 def _default_space() -> SearchSpace:
-    from nas4cnn.core.space import SearchSpace  # here, not above: the command line's help needs no NumPy
+    from nas4cnn.core.space import (
+        SearchSpace,  # here, not above: the command line's help needs no NumPy
+    )
 
     return SearchSpace()
 

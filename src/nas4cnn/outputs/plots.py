@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from nas4cnn.core.rundir import atomic_path
 from nas4cnn.nn.train import EpochStats
-from nas4cnn.search.history import Generation
+from nas4cnn.searching.history import Generation
 
 
 def _figure(figsize: tuple[float, float], ncols: int = 1):

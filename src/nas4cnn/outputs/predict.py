@@ -26,7 +26,12 @@ import torch
 from nas4cnn.core.errors import ConfigError, DataError
 from nas4cnn.data.sources.folder import read_image as read_rgb
 from nas4cnn.data.sources.npz import read_arrays
-from nas4cnn.nn.checkpoint import Bundle, ProbabilityModel, border_means, load_run_bundle
+from nas4cnn.nn.checkpoint import (
+    Bundle,
+    ProbabilityModel,
+    border_means,
+    load_run_bundle,
+)
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from nas4cnn.core.pareto import pareto_front
 from nas4cnn.core.record import Evaluation, Status
 from nas4cnn.nn.train import EpochStats
 from nas4cnn.outputs.plots import plot_curves, plot_pareto, plot_progression
-from nas4cnn.search.history import History
-from nas4cnn.search.store import RunStore
+from nas4cnn.searching.history import History
+from nas4cnn.searching.store import RunStore
 
 
 def _finite(x: float) -> float | None:

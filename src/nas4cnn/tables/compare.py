@@ -21,8 +21,8 @@ import numpy as np
 
 from nas4cnn.core.record import Evaluation
 from nas4cnn.core.seeding import STRATEGY, derive_seed
-from nas4cnn.search.history import Generation
-from nas4cnn.search.loop import run_search
+from nas4cnn.searching.history import Generation
+from nas4cnn.searching.loop import run_search
 from nas4cnn.strategies import make_strategy
 from nas4cnn.tables.table_evaluator import TableEvaluator
 from nas4cnn.tables.tabulate import Table

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from nas4cnn.core.early_stop import checkpoints
 from nas4cnn.core.record import Evaluation, Status
 from nas4cnn.core.space import Genotype
-from nas4cnn.search.evaluator import Evaluator
+from nas4cnn.searching.evaluator import Evaluator
 from nas4cnn.tables.tabulate import Table
 
 

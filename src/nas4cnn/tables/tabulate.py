@@ -24,7 +24,7 @@ from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.groups import Candidate, make_groups
 from nas4cnn.nn.model import count_params, max_params
-from nas4cnn.search.executors import LocalExecutor, TrainJob
+from nas4cnn.searching.executors import LocalExecutor, TrainJob
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,13 @@ from pathlib import Path
 from nas4cnn.core import rundir
 from nas4cnn.outputs.report import sections
 from nas4cnn.outputs.report.html import CSS, PAGE, escape, get, section
-from nas4cnn.outputs.report.rundata import BASELINES_JSON, BASELINES_PNG, class_names, load, networks
+from nas4cnn.outputs.report.rundata import (
+    BASELINES_JSON,
+    BASELINES_PNG,
+    class_names,
+    load,
+    networks,
+)
 
 log = logging.getLogger(__name__)
 

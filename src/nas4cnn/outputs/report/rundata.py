@@ -28,7 +28,7 @@ STATUSES = ("ok", "failed", "pruned", "stopped")
 
 def load(run_dir: Path) -> tuple[dict, list[dict]]:
     """The run's summary and its evaluation rows."""
-    from nas4cnn.search.store import FILENAME
+    from nas4cnn.searching.store import FILENAME
 
     if not run_dir.is_dir():
         raise RunDirError(f"no run directory {str(run_dir)!r}")
@@ -49,7 +49,7 @@ def load(run_dir: Path) -> tuple[dict, list[dict]]:
 def _from_store(run_dir: Path) -> tuple[dict, list[dict]]:
     """The summary and rows that `rebuild` would write, read from the store alone."""
     from nas4cnn.outputs.summary import build_summary, read_run
-    from nas4cnn.search.store import RunStore
+    from nas4cnn.searching.store import RunStore
 
     store = RunStore.open(run_dir, "", write=False)
     try:

@@ -9,7 +9,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from nas4cnn.nn.train import EpochStats
-from nas4cnn.outputs.plots import plot_bars, plot_confusion, plot_curves, plot_pareto, plot_progression
+from nas4cnn.outputs.plots import (
+    plot_bars,
+    plot_confusion,
+    plot_curves,
+    plot_pareto,
+    plot_progression,
+)
 from nas4cnn.outputs.report.html import (
     PNG_MAGIC,
     escape,

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from nas4cnn.core.errors import Nas4cnnError
 from nas4cnn.core.record import Evaluation
-from nas4cnn.search.evaluator import Evaluator
-from nas4cnn.search.history import Generation, History
-from nas4cnn.search.store import RunStore
+from nas4cnn.searching.evaluator import Evaluator
+from nas4cnn.searching.history import Generation, History
+from nas4cnn.searching.store import RunStore
 from nas4cnn.strategies import Strategy
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from nas4cnn.core.errors import RunDirError, option_prefix
 from nas4cnn.core.record import Evaluation, Status
-from nas4cnn.search.history import Generation
+from nas4cnn.searching.history import Generation
 
 try:
     import fcntl

@@ -18,7 +18,7 @@ import torch
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.groups import Candidate
-from nas4cnn.search.executors.local import GroupResult, TrainJob, run_group
+from nas4cnn.searching.executors.local import GroupResult, TrainJob, run_group
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Executors run groups of candidates somewhere and return their scores."""
 
-from nas4cnn.search.executors.local import (
+from nas4cnn.searching.executors.local import (
     GroupResult,
     LocalExecutor,
     TrainJob,
