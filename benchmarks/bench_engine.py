@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from seed_way import SeedWayEvaluator, evaluate_seed_way, loaders  # noqa: E402
 
-from nas4cnn.api.search import make_search_strategy  # noqa: E402
+from nas4cnn.api.search_runs import make_search_strategy  # noqa: E402
 from nas4cnn.core.config import RunConfig  # noqa: E402
 from nas4cnn.core.objective import objective  # noqa: E402
 from nas4cnn.core.space import SearchSpace  # noqa: E402

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 from seed_way import SeedWayEvaluator  # noqa: E402
 
-from nas4cnn.api.search import make_search_strategy  # noqa: E402
+from nas4cnn.api.search_runs import make_search_strategy  # noqa: E402
 from nas4cnn.core.config import RunConfig  # noqa: E402
 from nas4cnn.searching.loop import run_search  # noqa: E402
 

@@ -93,12 +93,13 @@ def test_anything_else_is_one_line_naming_the_choices(value):
     assert str(e.value) == message
 
 
-def test_config_accepts_exactly_the_registered_spellings():
+def test_the_registry_accepts_exactly_the_registered_spellings():
     for source in SOURCES.values():
         validate(RunConfig(data=DataConfig(dataset=_spelling(source))))
         check_dataset(_spelling(source))
-    with pytest.raises(ConfigError, match="must be one of"):
-        validate(RunConfig(data=DataConfig(dataset="imagenet")))
+    for wrong in ("imagenet", "npz:", "folder:"):
+        with pytest.raises(ConfigError, match="must be one of"):
+            check_dataset(wrong)
 
 
 def test_the_registry_imports_without_torch():

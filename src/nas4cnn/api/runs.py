@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas4cnn.api.prepare import prepare
+from nas4cnn.api.preparation import prepare
 from nas4cnn.core.config import RunConfig, config_from_dict
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.model import max_params

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from nas4cnn.api.prepare import prepare
+from nas4cnn.api.preparation import prepare
 from nas4cnn.core import rundir
 from nas4cnn.core.config import RunConfig, check_early_stop
 from nas4cnn.core.errors import ConfigError, RunDirError

@@ -10,7 +10,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from nas4cnn.api.prepare import GenotypeLike, check_same_data, prepare, resolve_genotype
+from nas4cnn.api.preparation import (
+    GenotypeLike,
+    check_same_data,
+    prepare,
+    resolve_genotype,
+)
 from nas4cnn.core import rundir
 from nas4cnn.core.config import RunConfig, config_from_dict
 from nas4cnn.core.errors import ConfigError, RunDirError

@@ -43,8 +43,14 @@ def _strategy_names() -> list[str]:
     return list(importlib.import_module("nas4cnn.strategies").STRATEGIES)
 
 
-# Settings whose names a registry above the config holds (the config does not check them).
+def _dataset_help() -> str:
+    return importlib.import_module("nas4cnn.data.sources").dataset_help()
+
+
+# Settings whose names a registry above the config holds (the config does not check them):
+# their choices, or the description of every choice.
 _REGISTRY_CHOICES = {"search.strategy": LazyChoices(_strategy_names)}
+_REGISTRY_HELP = {"data.dataset": _dataset_help}
 
 
 def dest(setting: Setting) -> str:
@@ -83,6 +89,8 @@ def default_text(setting: Setting) -> str:
 
 def help_text(setting: Setting, help: str | None = None) -> str:
     """The flag's help: what it does (`help`, or the declaration's) and its defaults."""
+    if help is None and dest(setting) in _REGISTRY_HELP:
+        help = _REGISTRY_HELP[dest(setting)]()
     text = (help or setting.help).replace("%", "%%")  # argparse formats help with %
     if dest(setting) in _REGISTRY_CHOICES:
         text += "; one of %(choices)s"

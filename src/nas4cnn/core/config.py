@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 
 # Until the registries of optimisers (`nas4cnn.nn.optimizers`) and data sets
 # (`nas4cnn.data.sources`) exist, their names are listed here.
-OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
-DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10")
-DATASET_PREFIXES = ("folder:", "npz:")
 SCALINGS = ("none", "unit", "standardize")
 SCHEDULES = ("constant", "cosine")
 
@@ -124,18 +121,6 @@ class Quantile:
             raise ConfigError(f"{name} must be 0 (off) or a quantile between 0 and 1, like 0.75; got {value!r}")
 
 
-@dataclass(frozen=True)
-class DataSetName:
-    """A named data set, or folder:PATH / npz:PATH."""
-
-    type: type = str
-
-    def __call__(self, value, name: str) -> None:
-        if not isinstance(value, str) or not (
-                value in DATASETS or (value.startswith(DATASET_PREFIXES) and value.split(":", 1)[1])):
-            raise ConfigError(f"{name} must be one of {list(DATASETS)} or folder:PATH or npz:PATH; got {value!r}")
-
-
 Check = Callable[[Any, str], None]
 
 
@@ -185,7 +170,9 @@ class TrainConfig:
     lr: float = _setting(1e-2, Number(positive=True), "base learning rate")
     weight_decay: float = _setting(1e-5, Number(), "the optimiser's weight decay", flag=False)
     batch_size: int = _setting(64, Integer(1), "images per training step", flag=False)
-    optimizer: str = _setting("adamax", OneOf(OPTIMIZERS), "the optimiser", flag=False)
+    # The names of optimisers and data sets are checked by their registries (`nas4cnn.nn.optimizers`,
+    # `nas4cnn.data.sources`), above this layer, before any work (`nas4cnn.api.preparation`).
+    optimizer: str = _setting("adamax", Text("an optimiser's name"), "the optimiser", flag=False)
     scaling: str = _setting("standardize", OneOf(SCALINGS), "input scaling fitted on the training images")
     schedule: str = _setting("cosine", OneOf(SCHEDULES),
                              "learning rate over training (cosine: to zero at the last step)")
@@ -225,9 +212,8 @@ class SearchConfig:
 class DataConfig:
     """Which images, and how they are split."""
 
-    dataset: str = _setting("digits", DataSetName(),
-                            f"{', '.join(DATASETS)}, folder:PATH (one sub-folder of images per class) or npz:PATH "
-                            "(arrays x, y)", metavar="NAME")
+    dataset: str = _setting("digits", Text("a data set's name, folder:PATH or npz:PATH"),
+                            "a named data set, folder:PATH or npz:PATH", metavar="NAME")
     data_dir: str = _setting("", Text("a folder path"), "folder with a named data set's files", metavar="DIR",
                              zero="a cache folder, $NAS4CNN_DATA/NAME or ~/.cache/nas4cnn/NAME")
     download: bool = _setting(False, Boolean(), "fetch a named data set's missing files from the official source "

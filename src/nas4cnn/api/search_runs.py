@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from nas4cnn.api.prepare import (
+from nas4cnn.api.preparation import (
     check_executor,
     check_same_config,
     check_same_data,

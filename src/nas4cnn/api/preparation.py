@@ -13,19 +13,30 @@ from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.data.load import load_dataset
+from nas4cnn.data.sources import check_dataset
+from nas4cnn.nn.activations import check_activation_names
 from nas4cnn.nn.model import check_space_fits
+from nas4cnn.nn.optimizers import check_optimizer
 from nas4cnn.nn.steps import uses_fused_step
 from nas4cnn.searching.engine_evaluator import EngineEvaluator
 from nas4cnn.searching.executors import LocalExecutor, TrainJob
+from nas4cnn.strategies import check_strategy
 
 GenotypeLike = str | Sequence[int]
 EXECUTORS = ("local", "ray")
 
 
 def prepare(config: RunConfig | None, data: DataSet | None) -> tuple[RunConfig, DataSet]:
-    """Validate the config, load and check the data, and check the space fits the data's images."""
+    """Validate the config (the names of strategies, optimisers, activations and data sets
+    against their registries), load and check the data, and check the space fits the data's
+    images: every refusal comes before any work."""
     config = config or RunConfig()
     validate(config)
+    check_strategy(config.search.strategy)
+    check_optimizer(config.train.optimizer)
+    check_activation_names(config.space.activation)
+    if data is None:
+        check_dataset(config.data.dataset)
     data = data if data is not None else load_dataset(config.data)
     check_space_fits(config.space, data.input_shape)
     return config, data
