@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, Dataset
 from nas4cnn.core.objective import objective
 from nas4cnn.core.record import Status
 from nas4cnn.core.space import Architecture
-from nas4cnn.nn.model import ACTIVATION_LAYERS, build_model, count_params
+from nas4cnn.nn.activations import get_activation
+from nas4cnn.nn.model import build_model, count_params
 from nas4cnn.searching.evaluator import Evaluator
 
 
@@ -68,7 +69,7 @@ class SeedCodeCNN(nn.Module):
         super().__init__()
         c, p = arch.conv, arch.pooling
         self.cnn = nn.Conv2d(1, arch.filters, c.kernel, stride=c.stride, padding=c.padding)
-        self.activation = ACTIVATION_LAYERS[arch.activation]()
+        self.activation = get_activation(arch.activation).layer()
         self.pool = (nn.MaxPool2d if p.kind == "max" else nn.AvgPool2d)(p.size)
         side = (8 + 2 * c.padding - c.kernel) // c.stride + 1
         self.flatten = nn.Flatten()

@@ -18,15 +18,11 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nas4cnn.core.errors import ConfigError
+from nas4cnn.core.space import GENES, SearchSpace
 
-if TYPE_CHECKING:
-    from nas4cnn.core.space import SearchSpace
-
-# Until the registries of optimisers (`nas4cnn.nn.optimizers`) and data sets
-# (`nas4cnn.data.sources`) exist, their names are listed here.
 SCALINGS = ("none", "unit", "standardize")
 SCHEDULES = ("constant", "cosine")
 
@@ -227,17 +223,9 @@ class DataConfig:
                              zero="grey unless an image has colour")
 
 
-def _default_space() -> SearchSpace:
-    from nas4cnn.core.space import (
-        SearchSpace,  # here, not above: the command line's help needs no NumPy
-    )
-
-    return SearchSpace()
-
-
 @dataclass(frozen=True)
 class RunConfig:
-    space: SearchSpace = field(default_factory=_default_space)
+    space: SearchSpace = field(default_factory=SearchSpace)
     train: TrainConfig = field(default_factory=TrainConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -306,8 +294,6 @@ def setting_name(section: str, key: str) -> str:
 
 def _file_keys() -> dict[str, dict[str, str]]:
     """Each section's config-file keys, and the field each sets."""
-    from nas4cnn.core.space import GENES
-
     keys = {section: {s.file_key: s.key for s in _in_section(section)} for section in _RECORDS}
     return {**keys, "space": {g: g for g in GENES}}
 
@@ -352,8 +338,6 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
         # was made with the seed's recipe: read it as such, not with today's defaults.
         old = isinstance(raw.get("train"), dict) and "scaling" not in raw["train"]
         base = RunConfig.recipe("seed") if old else RunConfig()
-    from nas4cnn.core.space import SearchSpace
-
     config = RunConfig(
         space=SearchSpace.from_lists(**section_values("space")),
         train=replace(base.train, **section_values("train")),

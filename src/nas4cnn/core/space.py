@@ -7,11 +7,11 @@ filters, conv, activation, pooling, linear (the seed's encoding).
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from nas4cnn.core.errors import ConfigError, GenotypeError
 
@@ -173,7 +173,7 @@ class SearchSpace:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.sizes))
+        return math.prod(self.sizes)
 
     def to_dict(self) -> dict:
         return {gene: [c if isinstance(c, (int, str)) else c.label for c in self.choices(gene)] for gene in GENES}
@@ -184,7 +184,7 @@ class SearchSpace:
                 f"{what}: expected {len(GENES)} genes ({', '.join(GENES)}); got {len(genotype)} in {list(genotype)}"
             )
         for gene, index, n in zip(GENES, genotype, self.sizes):
-            if not isinstance(index, (int, np.integer)) or not 0 <= index < n:
+            if not isinstance(index, numbers.Integral) or not 0 <= index < n:  # numpy integers too
                 raise GenotypeError(
                     f"{what}: gene '{gene}' must be an index in 0..{n - 1}; got {index!r} in {list(genotype)}"
                 )
@@ -235,7 +235,8 @@ class SearchSpace:
             g[i] = next(k for k, p in enumerate(self.pooling) if p.is_identity)
         return tuple(g)
 
-    def random_genotype(self, rng: np.random.Generator) -> Genotype:
+    def random_genotype(self, rng) -> Genotype:
+        """A uniformly drawn genotype; `rng` is a numpy Generator."""
         return tuple(int(rng.integers(n)) for n in self.sizes)
 
     def all_genotypes(self) -> Iterator[Genotype]:

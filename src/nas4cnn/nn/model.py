@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 from torch import nn
 
 from nas4cnn.core import params
-from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import Architecture, SearchSpace
-from nas4cnn.nn.activations import ACTIVATIONS, check_activation_names, get_activation
+from nas4cnn.nn.activations import check_activation_names, get_activation
 
 InputShape = tuple[int, int, int]  # channels, height, width
 
-# Each activation's layer maker, derived from the registry: kept for benchmarks/seed_way.py only.
-ACTIVATION_LAYERS = {name: a.layer for name, a in ACTIVATIONS.items()}
-
-
-def feature_hw(arch: Architecture, height: int, width: int) -> tuple[int, int]:
-    """Spatial size after the convolution and the pooling (floor division, as PyTorch)."""
-    c = arch.conv
-    h = (height + 2 * c.padding - c.kernel) // c.stride + 1
-    w = (width + 2 * c.padding - c.kernel) // c.stride + 1
-    return h // arch.pooling.size, w // arch.pooling.size
+feature_hw = params.feature_hw  # spatial size after the convolution and the pooling
 
 
 def count_params(arch: Architecture, input_shape: InputShape, num_classes: int) -> int:
@@ -37,16 +25,7 @@ def check_space_fits(space: SearchSpace, input_shape: InputShape) -> None:
     `nn.activations`), and every conv/pooling combination leaves at least a 1x1 feature map.
     Raises a ConfigError naming the first choice that does not fit."""
     check_activation_names(space.activation)
-    _, height, width = input_shape
-    probe = space.decode((0,) * 5)
-    for conv, pool in itertools.product(space.conv, space.pooling):
-        arch = Architecture(probe.filters, conv, probe.activation, pool, probe.linear)
-        h, w = feature_hw(arch, height, width)
-        if h < 1 or w < 1:
-            raise ConfigError(
-                f"space: conv '{conv.label}' with pooling '{pool.label}' leaves no features on "
-                f"{height}x{width} inputs; remove one of them or use larger images"
-            )
+    params.check_features(space, input_shape)
 
 
 def max_params(space: SearchSpace, input_shape: InputShape, num_classes: int) -> int:
