@@ -52,8 +52,8 @@ class TableExecutor:
                 status.append(Status.OK if trained == epochs else Status.STOPPED)
                 reason.append(None if trained == epochs else f"stopped after epoch {trained}")
                 checks.append(seen)
-            yield k, GroupResult(nlls, errs, status, reason, 0.01 * len(group), None,
-                                 checks if stop is not None else None)
+            yield k, GroupResult(val_nll=nlls, val_error=errs, status=status, reason=reason,
+                                 seconds=0.01 * len(group), checks=checks if stop is not None else None)
 
     def close(self) -> None:
         pass

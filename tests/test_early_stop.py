@@ -10,6 +10,7 @@ from test_resume import cli, evaluation_lines, numbers
 
 from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.early_stop import MIN_HISTORY, StopRule, checkpoints
+from nas4cnn.core.record import Status
 from nas4cnn.nn.engine import train_group
 from nas4cnn.nn.groups import Candidate
 from nas4cnn.searching.store import SCHEMA_VERSION
@@ -43,7 +44,7 @@ def test_a_stopped_candidate_leaves_the_group_without_disturbing_the_others(smal
     c = Candidate(SPACE.decode((1, 0, 3, 1, 5)), 3)
     group, hists, failed = train_group([a, b, c], small_data, cfg, 3, seed=0, stop={1: 1.0, 2: 1.0})
     assert failed[0] is None and failed[2] is None
-    assert failed[1].startswith("stopped after epoch 1: objective")
+    assert failed[1].status is Status.STOPPED and failed[1].reason.startswith("stopped after epoch 1: objective")
     assert [len(h) for h in hists] == [3, 1, 3]
     assert not math.isnan(hists[1][0].val_error)  # measured where it stopped
     assert group.archs == [a.arch, c.arch]
@@ -119,5 +120,5 @@ def test_a_group_where_every_candidate_stops_ends_early(small_data):
     cfg = TrainConfig(batch_size=16)
     cands = [Candidate(SPACE.decode((1, 0, 0, 1, 3)), 1), Candidate(SPACE.decode((1, 0, 1, 1, 4)), 2)]
     group, hists, failed = train_group(cands, small_data, cfg, 2, seed=0, stop={1: -1.0})  # every one is above
-    assert [f.startswith("stopped") for f in failed] == [True, True]
+    assert [f.status for f in failed] == [Status.STOPPED, Status.STOPPED]
     assert [len(h) for h in hists] == [1, 1]

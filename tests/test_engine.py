@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from conftest import make_dataset, require_fused
 
 from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.record import Status
 from nas4cnn.core.space import SearchSpace
 from nas4cnn.nn import fused, stacked
 from nas4cnn.nn.activations import activation_names
@@ -149,7 +150,8 @@ def test_a_diverging_candidate_fails_alone(small_data, monkeypatch, engine):
 
     monkeypatch.setattr("nas4cnn.nn.engine.build_model", build)
     group, hists, failed = train_group([good, bad], small_data, cfg, 2, seed=0)
-    assert failed[0] is None and failed[1].startswith("loss became") and "epoch 1, step 1" in failed[1]
+    assert failed[0] is None and failed[1].status is Status.FAILED
+    assert failed[1].reason.startswith("loss became") and "epoch 1, step 1" in failed[1].reason
     monkeypatch.setattr("nas4cnn.nn.engine.build_model", real_build)
     solo_group, solo_hists, _ = train_group([good], small_data, cfg, 2, seed=0)
     for p, q in zip(group.extract()[0].parameters(), solo_group.extract()[0].parameters()):
@@ -159,7 +161,6 @@ def test_a_diverging_candidate_fails_alone(small_data, monkeypatch, engine):
 
 
 def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
-    from nas4cnn.core.record import Status
     from nas4cnn.searching.executors import TrainJob, local, run_group
 
     cands = [Candidate(SPACE.decode((1, 0, i % 5, 1, i)), i) for i in range(4)]

@@ -3,7 +3,7 @@
 A candidate trained for the full epochs is checked at a quarter, a half and three quarters
 of its epochs: if its objective there (validation error + size penalty) is worse than the
 `quantile` of the objectives that earlier candidates had at the same point, its training
-stops and it is recorded as stopped, never as a possible best. Thresholds are taken from
+stops and it is recorded as stopped (`Status.STOPPED`), never as a possible best. Thresholds are taken from
 the candidates of earlier batches only, so a batch's outcome does not depend on the order
 in which its groups finish, and a resumed run sees the same thresholds.
 """
@@ -16,12 +16,6 @@ from collections.abc import Mapping
 import numpy as np
 
 MIN_HISTORY = 10  # earlier candidates needed at a checkpoint before it can stop anything
-STOPPED = "stopped"  # how the failure reason of a stopped training starts
-
-
-def is_stopped(reason: str | None) -> bool:
-    return reason is not None and reason.startswith(STOPPED)
-
 
 def checkpoints(epochs: int) -> tuple[int, ...]:
     """The epochs after which a training of `epochs` epochs is checked (none for 1 epoch)."""

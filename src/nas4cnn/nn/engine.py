@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from nas4cnn.core.config import TrainConfig
-from nas4cnn.core.early_stop import STOPPED
+from nas4cnn.core.record import Status
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.groups import Candidate
 from nas4cnn.nn.model import build_model
@@ -25,6 +26,15 @@ from nas4cnn.nn.optimizers import make_group_optimizer
 from nas4cnn.nn.stacked import Patches, StackedGroup
 from nas4cnn.nn.steps import make_steps
 from nas4cnn.nn.train import EpochStats, Prepared, lr_factor
+
+
+@dataclass(frozen=True)
+class Ended:
+    """Why a candidate's training ended before its last epoch: FAILED (its loss diverged) or
+    STOPPED (early stopping), and the reason in words."""
+
+    status: Status
+    reason: str
 
 
 def train_group(
@@ -36,18 +46,17 @@ def train_group(
     patch_cache: dict | None = None,
     val_every_epoch: bool = False,
     stop: Mapping[int, float] | None = None,
-) -> tuple[StackedGroup, list[list[EpochStats]], list[str | None]]:
+) -> tuple[StackedGroup, list[list[EpochStats]], list[Ended | None]]:
     """Train one group of compatible candidates together with the recipe `cfg`. Returns the
     group, per-candidate histories (validation measured after the last epoch only) and
-    per-candidate failure reasons (None for a candidate that trained). A candidate whose
+    per candidate how its training ended early (None for one that trained). A candidate whose
     loss becomes NaN or infinite stops at once: its weights are zeroed and frozen, and the
     others go on. `patch_cache` lets groups share the prepared data and, with the same patch
     layout, the unfolded patches; it belongs to one data set and one `cfg`.
 
     Early stopping: `stop` maps checkpoint epochs to objective thresholds. Validation is
     measured after each checkpoint epoch; a candidate whose objective there (validation
-    error + its `penalty`) is above the threshold stops, with a reason starting "stopped",
-    and leaves the group, so the others train without it. The returned group then holds
+    error + its `penalty`) is above the threshold stops (status STOPPED) and leaves the group, so the others train without it. The returned group then holds
     only the candidates that trained to the end."""
     cache = patch_cache if patch_cache is not None else {}
     if "prepared" not in cache:
@@ -73,7 +82,7 @@ def train_group(
     n = len(y)
     total = epochs * -(-n // cfg.batch_size)
     histories: list[list[EpochStats]] = [[] for _ in candidates]
-    failed: list[str | None] = [None] * len(candidates)
+    failed: list[Ended | None] = [None] * len(candidates)
     members = list(range(len(candidates)))  # the candidate at each position of the group
     alive = torch.ones(len(members), dtype=torch.bool, device=device)
     steps = make_steps(group, opt, cfg, onehot, alive)
@@ -92,7 +101,7 @@ def train_group(
                 died = steps.step(None, idx, cols, y)
             for p, value in died:
                 kind = "nan" if math.isnan(value) else "inf"
-                failed[members[p]] = f"loss became {kind} in epoch {epoch + 1}, step {step}"
+                failed[members[p]] = Ended(Status.FAILED, f"loss became {kind} in epoch {epoch + 1}, step {step}")
         if not steps.alive.any():
             break
         loss_sum, wrong = steps.epoch_totals()
@@ -108,8 +117,8 @@ def train_group(
             for p, c in enumerate(members):
                 score = val_error[p] + candidates[c].penalty
                 if failed[c] is None and score > stop[epoch + 1]:
-                    failed[c] = (f"{STOPPED} after epoch {epoch + 1}: objective {score:.4f} above the early-stop "
-                                 f"threshold {stop[epoch + 1]:.4f}")
+                    failed[c] = Ended(Status.STOPPED, f"stopped after epoch {epoch + 1}: objective {score:.4f} "
+                                                      f"above the early-stop threshold {stop[epoch + 1]:.4f}")
                 else:
                     keep.append(p)
             if len(keep) < P:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 import torch
 
 from nas4cnn.core.config import TrainConfig
-from nas4cnn.core.early_stop import is_stopped
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.record import Status
 from nas4cnn.data.dataset import DataSet
@@ -45,7 +44,7 @@ class TrainJob:
     curves: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupResult:
     """Per candidate: validation NLL and error (NaN when it failed), its status (OK, FAILED
     or STOPPED) and the reason (None if OK); the group's training time."""
@@ -61,13 +60,13 @@ class GroupResult:
     @staticmethod
     def concat(parts: Sequence[GroupResult]) -> GroupResult:
         return GroupResult(
-            [v for p in parts for v in p.val_nll],
-            [v for p in parts for v in p.val_error],
-            [s for p in parts for s in p.status],
-            [r for p in parts for r in p.reason],
-            sum(p.seconds for p in parts),
-            None if any(p.curves is None for p in parts) else [c for p in parts for c in p.curves],
-            None if any(p.checks is None for p in parts) else [c for p in parts for c in p.checks],
+            val_nll=[v for p in parts for v in p.val_nll],
+            val_error=[v for p in parts for v in p.val_error],
+            status=[s for p in parts for s in p.status],
+            reason=[r for p in parts for r in p.reason],
+            seconds=sum(p.seconds for p in parts),
+            curves=None if any(p.curves is None for p in parts) else [c for p in parts for c in p.curves],
+            checks=None if any(p.checks is None for p in parts) else [c for p in parts for c in p.checks],
         )
 
 
@@ -109,23 +108,23 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
         if len(cands) == 1:
             log.warning("%s does not fit in memory on %s", cands[0].arch.name, data.train.x.device)
             nan = float("nan")
-            return GroupResult([nan], [nan], [Status.FAILED], [f"out of memory on {data.train.x.device}"],
-                               time.perf_counter() - start,
-                               [[]] if job.curves else None, [{}] if stop is not None else None)
+            return GroupResult(val_nll=[nan], val_error=[nan], status=[Status.FAILED],
+                               reason=[f"out of memory on {data.train.x.device}"], seconds=time.perf_counter() - start,
+                               curves=[[]] if job.curves else None, checks=[{}] if stop is not None else None)
         half = len(cands) // 2
         return GroupResult.concat([run_group(data, job, cands[:half], cache, stop),
                                    run_group(data, job, cands[half:], cache, stop)])
     nan = float("nan")
-    status = [Status.OK if f is None else Status.STOPPED if is_stopped(f) else Status.FAILED for f in failed]
+    status = [Status.OK if e is None else e.status for e in failed]
     measured = [s is not Status.FAILED for s in status]
     return GroupResult(
-        [h[-1].val_loss if m else nan for h, m in zip(hist, measured)],
-        [h[-1].val_error if m else nan for h, m in zip(hist, measured)],
-        status,
-        failed,
-        time.perf_counter() - start,
-        [[(e.val_loss, e.val_error) for e in h] for h in hist] if job.curves else None,
-        None if stop is None else [{e: h[e - 1].val_error for e in stop if e <= len(h)} for h in hist],
+        val_nll=[h[-1].val_loss if m else nan for h, m in zip(hist, measured)],
+        val_error=[h[-1].val_error if m else nan for h, m in zip(hist, measured)],
+        status=status,
+        reason=[None if e is None else e.reason for e in failed],
+        seconds=time.perf_counter() - start,
+        curves=[[(e.val_loss, e.val_error) for e in h] for h in hist] if job.curves else None,
+        checks=None if stop is None else [{e: h[e - 1].val_error for e in stop if e <= len(h)} for h in hist],
     )
 
 
