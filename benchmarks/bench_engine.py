@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from seed_way import SeedWayEvaluator, evaluate_seed_way, loaders  # noqa: E402
+from original_way import OriginalWayEvaluator, evaluate_original_way, loaders  # noqa: E402
 
 from nas4cnn.api.search_runs import make_search_strategy  # noqa: E402
 from nas4cnn.core.config import RunConfig  # noqa: E402
@@ -108,7 +108,7 @@ def machine() -> str:
 
 # Both sides train the seed's way (its recipe: raw inputs, constant Adamax 1e-3, no
 # augmentation), so that only the evaluation machinery differs.
-SEED = RunConfig.recipe("seed")
+ORIGINAL = RunConfig.recipe("seed")
 
 
 def part_a(n: int, epochs: int, seed: int, workers: int | None) -> None:
@@ -123,7 +123,7 @@ def part_a(n: int, epochs: int, seed: int, workers: int | None) -> None:
     nmax = max_params(space, data.input_shape, data.num_classes)  # 206,742 on digits
 
     def engine_run():
-        with EngineEvaluator(space, data, replace(SEED.train, epochs=epochs), 0.01, seed, "cpu", workers) as ev:
+        with EngineEvaluator(space, data, replace(ORIGINAL.train, epochs=epochs), 0.01, seed, "cpu", workers) as ev:
             return ev.evaluate(genotypes), ev.executor.workers
 
     start = time.perf_counter()
@@ -135,24 +135,24 @@ def part_a(n: int, epochs: int, seed: int, workers: int | None) -> None:
     ae = n * epochs
     print(f"(a) {n} distinct genotypes x {epochs} epochs on digits")
     times = {}
-    for label, seed_code in (("seed's code", True), ("tidy loop", False)):
+    for label, original_code in (("seed's code", True), ("tidy loop", False)):
         torch.manual_seed(seed)
         train, val = loaders()
         start = time.perf_counter()
-        slow = [evaluate_seed_way(space.decode(g), train, val, epochs, 0.01, nmax, seed_code) for g in genotypes]
+        slow = [evaluate_original_way(space.decode(g), train, val, epochs, 0.01, nmax, original_code) for g in genotypes]
         times[label] = time.perf_counter() - start
         print(f"    {label:11s}: {times[label]:7.2f} s  ({1000 * times[label] / ae:5.1f} ms per architecture-epoch), "
               f"mean val error {statistics.mean(r['val_error'] for r in slow):.4f}")
     print(f"    engine     : {t_engine:7.2f} s  ({1000 * t_engine / ae:5.1f} ms per architecture-epoch), "
           f"mean val error {statistics.mean(r.val_error for r in fast):.4f}, {w} workers, "
           f"peak memory {mem.peak / 2**20:.0f} MiB")
-    seed_code, tidy = times["seed's code"], times["tidy loop"]
-    print(f"    speed-up   : {seed_code / t_engine:.1f}x against the seed's code, "
+    original_code, tidy = times["seed's code"], times["tidy loop"]
+    print(f"    speed-up   : {original_code / t_engine:.1f}x against the seed's code, "
           f"{tidy / t_engine:.1f}x against the tidy loop")
 
 
 def part_b(workers: int | None) -> None:
-    config = SEED
+    config = ORIGINAL
     space, s = config.space, config.search
     data = load_digits()
 
@@ -167,7 +167,7 @@ def part_b(workers: int | None) -> None:
         engine_run()
 
     torch.manual_seed(s.seed)
-    slow_ev = SeedWayEvaluator(space, s.lam, config.train.epochs, max_params(space, data.input_shape, data.num_classes))
+    slow_ev = OriginalWayEvaluator(space, s.lam, config.train.epochs, max_params(space, data.input_shape, data.num_classes))
     start = time.perf_counter()
     slow = run_search(make_search_strategy(config), slow_ev, config.search.generations)
     t_seed = time.perf_counter() - start
@@ -202,7 +202,7 @@ def part_c(epochs: int, seed: int, device: str, workers: int | None) -> None:
     space = SearchSpace()
     genotypes = list(space.all_genotypes())
     data = load_digits()
-    with EngineEvaluator(space, data, replace(SEED.train, epochs=epochs), 0.01, seed, device, workers) as ev:
+    with EngineEvaluator(space, data, replace(ORIGINAL.train, epochs=epochs), 0.01, seed, device, workers) as ev:
         if ev.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()

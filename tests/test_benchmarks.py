@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
-from seed_way import SeedWayEvaluator  # noqa: E402
+from original_way import OriginalWayEvaluator  # noqa: E402
 
 from nas4cnn.api.search_runs import make_search_strategy  # noqa: E402
 from nas4cnn.core.config import RunConfig  # noqa: E402
@@ -14,7 +14,7 @@ from nas4cnn.searching.loop import run_search  # noqa: E402
 
 def test_seed_way_evaluator_drives_a_search():
     config = RunConfig().override("search", generations=1, population=2).override("train", epochs=1)
-    ev = SeedWayEvaluator(config.space, 0.01, 1, 206_742)
+    ev = OriginalWayEvaluator(config.space, 0.01, 1, 206_742)
     result = run_search(make_search_strategy(config), ev, config.search.generations)
     assert ev.n_requested == ev.n_trained == 4
     assert len(result.history.records) == 2 and 0 <= result.best.val_error <= 1

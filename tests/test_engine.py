@@ -43,10 +43,10 @@ def alone(cand, data, cfg, epochs):
     return model, hist
 
 
-SEED_RECIPE = dict(lr=1e-3, scaling="none", schedule="constant", aug_shift=0, aug_rotate=0, aug_scale=0)
+ORIGINAL_RECIPE = dict(lr=1e-3, scaling="none", schedule="constant", aug_shift=0, aug_rotate=0, aug_scale=0)
 
 
-@pytest.mark.parametrize("shape,recipe", [((1, 8, 8), {}), ((3, 7, 9), {}), ((1, 8, 8), SEED_RECIPE)],
+@pytest.mark.parametrize("shape,recipe", [((1, 8, 8), {}), ((3, 7, 9), {}), ((1, 8, 8), ORIGINAL_RECIPE)],
                          ids=["default-8x8", "default-3x7x9", "seed-recipe-8x8"])
 def test_candidate_in_a_group_matches_the_candidate_alone(shape, recipe, engine):
     data = make_dataset(shape=shape, num_classes=4, n=(150, 40, 10))
@@ -94,7 +94,7 @@ def test_hand_written_gradients_equal_autograd(pool):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_groups_trained_on_the_gpu_match_the_cpu(small_data):
-    cfg = TrainConfig(batch_size=16, **SEED_RECIPE)
+    cfg = TrainConfig(batch_size=16, **ORIGINAL_RECIPE)
     cands = [Candidate(SPACE.decode(g), 1000 + i) for i, g in enumerate(GENOTYPES)]
     for idx in make_groups(cands, small_data.input_shape, overhead=1e12):
         members = [cands[i] for i in idx]

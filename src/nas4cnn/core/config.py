@@ -256,15 +256,15 @@ class RunConfig:
         return new
 
 
-# The seed's own recipe (raw inputs, constant Adamax 1e-3, no augmentation, 40 final epochs
+# The original project's recipe (the seed's: raw inputs, constant Adamax 1e-3, no augmentation, 40 final epochs
 # on the training split), kept available exactly: `--recipe seed`.
-SEED_RECIPE = {
+ORIGINAL_RECIPE = {
     "train": {"lr": 1e-3, "scaling": "none", "schedule": "constant", "aug_shift": 0.0, "aug_rotate": 0.0,
               "aug_scale": 0.0},
     "search": {"final_epochs": 40, "final_patience": 0, "final_trainval": False},
 }
 # Each recipe's values, by section, where they differ from the fields' defaults.
-RECIPE_VALUES: dict[str, dict[str, dict]] = {"default": {}, "seed": SEED_RECIPE}
+RECIPE_VALUES: dict[str, dict[str, dict]] = {"default": {}, "seed": ORIGINAL_RECIPE}
 RECIPES = tuple(RECIPE_VALUES)
 
 _RECORDS = {"train": TrainConfig, "search": SearchConfig, "data": DataConfig}

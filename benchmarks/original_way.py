@@ -1,10 +1,10 @@
-"""The seed's way of evaluating a candidate, kept as the benchmarks' baseline: one model at
-a time, a per-sample `Dataset` and a shuffling `DataLoader`, validation every epoch.
+"""The original project's way of evaluating a candidate (the seed's), kept as the benchmarks'
+baseline: one model at a time, a per-sample `Dataset` and a shuffling `DataLoader`, validation every epoch.
 
-Two versions: `seed_code=True` behaves as the seed project's own training code does (its
+Two versions: `original_code=True` behaves as the seed project's own training code does (its
 network always applies its pooling layer, even with kernel 1; the per-sample NLL is summed
 by hand; the epoch's loss is accumulated as a tensor that stays attached to the graph; the
-misclassified count is read back with `.item()` every step); `seed_code=False` is the same
+misclassified count is read back with `.item()` every step); `original_code=False` is the same
 method written tidily (a reference for what the per-model loop costs at best)."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def run_epoch(model: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer |
     return loss_sum / n, wrong / n
 
 
-class SeedCodeCNN(nn.Module):
+class OriginalCodeCNN(nn.Module):
     """The network as the seed's code builds it: every layer a module, pooling always applied."""
 
     def __init__(self, arch: Architecture):
@@ -83,7 +83,7 @@ class SeedCodeCNN(nn.Module):
         return self.softmax(self.linear2(self.activation(self.linear1(x))))
 
 
-def run_epoch_seed_code(model: SeedCodeCNN, loader: DataLoader, opt: torch.optim.Optimizer | None):
+def run_epoch_original_code(model: OriginalCodeCNN, loader: DataLoader, opt: torch.optim.Optimizer | None):
     model.train(opt is not None)
     total_loss, total_miss = 0, 0.0
     with torch.set_grad_enabled(opt is not None):
@@ -101,10 +101,10 @@ def run_epoch_seed_code(model: SeedCodeCNN, loader: DataLoader, opt: torch.optim
     return (total_loss / n).item(), total_miss / n
 
 
-def evaluate_seed_way(arch: Architecture, train: DataLoader, val: DataLoader, epochs: int, lam: float,
-                      nmax: int, seed_code: bool = True) -> dict:
-    model = SeedCodeCNN(arch) if seed_code else build_model(arch, (1, 8, 8), 10)
-    epoch = run_epoch_seed_code if seed_code else run_epoch
+def evaluate_original_way(arch: Architecture, train: DataLoader, val: DataLoader, epochs: int, lam: float,
+                      nmax: int, original_code: bool = True) -> dict:
+    model = OriginalCodeCNN(arch) if original_code else build_model(arch, (1, 8, 8), 10)
+    epoch = run_epoch_original_code if original_code else run_epoch
     opt = torch.optim.Adamax(model.parameters(), lr=1e-3, weight_decay=1e-5)
     for _ in range(epochs):
         epoch(model, train, opt)
@@ -114,7 +114,7 @@ def evaluate_seed_way(arch: Architecture, train: DataLoader, val: DataLoader, ep
             "objective": objective(val_error, params, nmax, lam)}
 
 
-class SeedWayEvaluator(Evaluator):
+class OriginalWayEvaluator(Evaluator):
     """Evaluates every requested genotype the seed's way: a fresh training each time, no
     reuse, no pruning, one model after another, for the configured epochs."""
 
@@ -132,6 +132,6 @@ class SeedWayEvaluator(Evaluator):
     def _run(self, genotypes, params, groups, epochs, stop):
         for k, (i,) in enumerate(groups):
             start = time.perf_counter()
-            r = evaluate_seed_way(self.space.decode(genotypes[i]), *self.loaders, epochs, self.lam, self.nmax)
+            r = evaluate_original_way(self.space.decode(genotypes[i]), *self.loaders, epochs, self.lam, self.nmax)
             yield k, [self.record(genotypes[i], params[i], epochs, Status.OK, None, r["val_error"], r["val_nll"],
                                   time.perf_counter() - start, None)]
