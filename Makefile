@@ -36,7 +36,7 @@ browser:
 	  echo "note: Chromium is not installed; the report's browser test will be skipped"
 
 test: setup-test browser
-	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q $(ARGS)
+	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q --durations=15 $(ARGS)
 
 test-fast: setup-test browser
 	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q -m "not slow" $(ARGS)

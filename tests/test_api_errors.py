@@ -34,6 +34,7 @@ def unfinished(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_resume_with_other_data_is_refused(unfinished):
     with pytest.raises(ConfigError, match="the run was made with other data: name is 'fixture' in the run but "
                                           "'digits' here.*give the run's data set"):
@@ -105,6 +106,7 @@ def test_loading_a_model_onto_a_missing_gpu_says_so(unfinished):
         load_model(unfinished / "model.pt", map_location="cuda")
 
 
+@pytest.mark.slow
 def test_importing_nas4cnn_leaves_the_plotting_backend_alone():
     code = "import matplotlib; matplotlib.use('svg'); import nas4cnn, nas4cnn.outputs.plots; print(matplotlib.get_backend())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -112,6 +114,7 @@ def test_importing_nas4cnn_leaves_the_plotting_backend_alone():
 
 
 
+@pytest.mark.slow
 def test_the_cpu_step_is_recorded_and_a_resume_with_the_other_one_is_warned_about(tmp_path, monkeypatch, caplog):
     require_fused()
     data = make_dataset()

@@ -29,6 +29,7 @@ def _not_json(constant):
     raise ValueError(f"{constant} is not JSON")
 
 
+@pytest.mark.slow
 def test_small_search_end_to_end(tmp_path):
     out = tmp_path / "run"
     r = cli("search", *SMALL, "--seed", "3", "--out", out)
@@ -62,6 +63,7 @@ def test_small_search_end_to_end(tmp_path):
     assert err == pytest.approx(s["test_error"]) and nll == pytest.approx(s["test_nll"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(tmp_path):
     summaries = []
     for name in ("a", "b"):
@@ -115,6 +117,7 @@ def test_space_command(capsys):
         (["search", "--ray-address", "10.0.0.1:6379"], "--ray-address 10.0.0.1:6379 is for --executor ray"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2(tmp_path, args, fragment):
     out = tmp_path / "never"
     if args[0] == "search":
@@ -139,6 +142,7 @@ def test_bad_config_files_through_cli(tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.slow
 def test_out_holding_a_run_is_not_overwritten(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -148,6 +152,7 @@ def test_out_holding_a_run_is_not_overwritten(tmp_path):
     assert (out / "summary.json").read_text() == "{}"
 
 
+@pytest.mark.slow
 def test_diverging_training_fails_candidates_not_the_program(tmp_path):
     import sqlite3
 

@@ -571,6 +571,7 @@ def test_data_errors_through_cli_one_line(tmp_path, capsys, args, fragment):
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.slow
 def test_bad_file_through_cli_as_a_user(tmp_path):
     """A real subprocess: exit 2, one line on stderr, no traceback."""
     path, fragment = _damage(tmp_path, "truncated")
@@ -595,6 +596,7 @@ def _tiny_search(tmp_path, capsys, *data_args) -> dict:
     return {"summary": summary, "model": model}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mnist", "cifar10", "folder", "npz"])
 def test_tiny_search_on_each_kind(tmp_path, capsys, kind):
     if kind == "mnist":

@@ -77,6 +77,7 @@ ARGS = ["--generations", "4", "--population", "6", "--epochs", "2", "--final-epo
         "--early-stop", "0.5", "--quiet"]
 
 
+@pytest.mark.slow
 def test_search_with_early_stop_is_reproducible_and_resumes_to_the_same_result(tmp_path):
     ref = tmp_path / "ref"
     r = cli("search", *ARGS, "--out", ref)

@@ -25,7 +25,8 @@ from nas4cnn.data.load import load_dataset
 from nas4cnn.nn.checkpoint import load_bundle
 from nas4cnn.outputs.export import read_metadata
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated upstream
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # torch.jit is deprecated upstream
+              pytest.mark.slow]  # searches through the CLI and ONNX exports
 
 KINDS = ["digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder", "npz"]
 TIE = 1e-4  # probabilities closer than this are a tie: either class is a right answer

@@ -91,6 +91,7 @@ ONNX_CASES = [("grey", GREY), ("rgb", RGB)]
 # --- ONNX -------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which,spec", ONNX_CASES)
 def test_onnx_export_matches_pytorch(runs, which, spec):
     ort = pytest.importorskip("onnxruntime")
@@ -111,6 +112,7 @@ def test_onnx_export_matches_pytorch(runs, which, spec):
         np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_onnx_metadata_round_trips(runs):
     onnx = pytest.importorskip("onnx")
     path = export(runs["rgb"], "onnx", out=runs["rgb"].parent / "rgb-model.onnx")
@@ -127,6 +129,7 @@ def test_onnx_metadata_round_trips(runs):
     assert meta["normalization"] == RGB["norm"].to_dict() and meta["class_names"] == list(RGB["classes"])
 
 
+@pytest.mark.slow
 def test_onnx_torch_export_based_exporter(runs, tmp_path):
     """The fallback exporter (torch.export-based, for PyTorch builds without the TorchScript one) works too."""
     ort = pytest.importorskip("onnxruntime")
@@ -355,6 +358,7 @@ def test_predict_cli_text_and_json(runs, images, capsys):
     assert code == 0 and out.count(" 0.") == 1 + 4
 
 
+@pytest.mark.slow
 def test_exported_models_predict_the_same_classes(runs, images):
     ort = pytest.importorskip("onnxruntime")
     inputs = {"grey": ["grey8.png", "grey20.png", "rgb48x40.jpg", "grey.npz"],
@@ -478,6 +482,7 @@ def test_foreign_or_corrupt_model_is_one_short_line(runs, tmp_path, capsys):
     assert not (tmp_path / "x.pt").exists()
 
 
+@pytest.mark.slow
 def test_errors_in_a_real_process(runs, bad):
     """The installed command, as a user runs it: one line on stderr, exit 2, no traceback."""
     r = subprocess.run([sys.executable, "-m", "nas4cnn", "predict", str(runs["rgb"]), str(bad / "flat.npz")],
@@ -488,6 +493,7 @@ def test_errors_in_a_real_process(runs, bad):
         "N x 3 x 32 x 32; grey images, but the model takes 3 channels"]
 
 
+@pytest.mark.slow
 def test_real_trained_run_end_to_end(tmp_path, capsys):
     """`nas4cnn train --out`, then export and predict: predict on the test split gives the reported test
     error, and the ONNX file gives the same classes."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here runs the CLI in processes (or a Ray cluster)
+
 ray = pytest.importorskip("ray")
 
 PORT = 6391

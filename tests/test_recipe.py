@@ -110,6 +110,7 @@ def test_bad_recipe_settings_give_one_line(tmp_path, args, expected):
     assert not (tmp_path / "t").exists()
 
 
+@pytest.mark.slow
 def test_train_repeats_reports_mean_spread_and_seeds(tmp_path):
     r = cli("train", "--genotype", "0,0,0,0,0", "--epochs", "2", "--repeats", "3", "--patience", "0", "--json",
             "--out", tmp_path / "t")
@@ -134,6 +135,7 @@ def test_train_repeats_reports_mean_spread_and_seeds(tmp_path):
     assert bundle.class_names == tuple("0123456789") and bundle.pixel_max == 16.0
 
 
+@pytest.mark.slow
 def test_baseline_command_trains_both_models_and_draws_the_chart(tmp_path):
     r = cli("baseline", "--epochs", "2", "--repeats", "2", "--patience", "0", "--json", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
@@ -146,6 +148,7 @@ def test_baseline_command_trains_both_models_and_draws_the_chart(tmp_path):
     assert saved["rows"] == rows and set(saved["baselines"]) == {"human-cnn", "feed-forward"}
 
 
+@pytest.mark.slow
 def test_baseline_with_a_run_adds_its_model(tmp_path):
     run = tmp_path / "run"
     r = cli("search", "--generations", "1", "--population", "2", "--epochs", "1", "--final-epochs", "2",

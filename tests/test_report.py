@@ -93,6 +93,7 @@ def run_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_search_writes_a_report_with_every_section(run_dir):
     text = (run_dir / "report.html").read_text(encoding="utf-8")
     page = Page(text)
@@ -324,6 +325,7 @@ def test_interrupted_run_gets_a_report_with_a_note(tmp_path, monkeypatch):
     assert timing["final training"] == "—" and timing["evaluations requested"] == "12"
 
 
+@pytest.mark.slow
 def test_report_from_summary_alone_and_rebuild(run_dir, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
@@ -340,6 +342,7 @@ def test_report_from_summary_alone_and_rebuild(run_dir, tmp_path):
     assert b.table("top")["rows"] == a.table("top")["rows"] and len(b.images) == 4
 
 
+@pytest.mark.slow
 def test_cli_report_and_bad_input(run_dir, tmp_path, capsys):
     target = tmp_path / "r.html"
     assert main(["report", str(run_dir), "--out", str(target)]) == 0
@@ -365,12 +368,14 @@ def test_cli_report_and_bad_input(run_dir, tmp_path, capsys):
     assert (tmp_path / "new" / "sub" / "r.html").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_cli_report_subprocess(run_dir, tmp_path):
     r = subprocess.run([sys.executable, "-m", "nas4cnn", "report", str(tmp_path / "none")], check=False,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_baselines_section(tmp_path, capsys, caplog):
     """`nas4cnn baseline --run RUN` rewrites the run's report with a Baselines section: the bar chart
     it wrote, embedded, and a table of baselines.json's rows."""
@@ -463,6 +468,7 @@ def _browser_or_skip():
     return chromium, driver
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(run_dir):
     chromium, chromedriver = _browser_or_skip()
     from selenium import webdriver

@@ -9,6 +9,8 @@ import pytest
 
 from nas4cnn.searching.store import SCHEMA_VERSION, RunStore
 
+pytestmark = pytest.mark.slow  # every test here runs the CLI in processes (or a Ray cluster)
+
 ARGS = ["--generations", "4", "--population", "6", "--epochs", "1", "--final-epochs", "2", "--seed", "7", "--quiet"]
 KEYS = ("best", "global_best", "local_best", "n_evaluations", "n_trained", "n_failed", "test_error", "test_nll",
         "config", "config_hash", "final")

@@ -110,6 +110,7 @@ def test_pareto_front():
     assert [p[0] for p in pareto_front(pts)] == [(1,), (0,), (4,)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_every_strategy_runs_a_search_and_resumes(tmp_path, strategy):
     import json
@@ -145,6 +146,7 @@ def test_every_strategy_runs_a_search_and_resumes(tmp_path, strategy):
     assert (tmp_path / "a" / "pareto.png").exists()
 
 
+@pytest.mark.slow
 def test_networks_too_big_to_win_are_not_trained(tmp_path):
     import json
     import subprocess
@@ -163,6 +165,7 @@ def test_networks_too_big_to_win_are_not_trained(tmp_path):
     assert min(x["params"] for x in pruned) / s["nmax"] >= min(s["global_best"])
 
 
+@pytest.mark.slow
 def test_tabulate_then_compare(tmp_path):
     import json
     import subprocess
