@@ -233,8 +233,8 @@ def test_version_bare_command_and_no_abbreviations(capsys):
     r = cli()  # a bare `nas4cnn` lists the commands, as a usage error: on stderr, exit 2
     assert r.returncode == 2 and r.stdout == ""
     assert "search" in r.stderr and "space" in r.stderr and "COMMAND" in r.stderr
-    for argv, message in ((["search", "--generation", "5"], "unrecognized arguments: --generation 5"),
-                          (["space", "--data", "mnist"], "unrecognized arguments: --data mnist"),
+    for argv, message in ((["search", "--generation", "5"], "nas4cnn search: error: unrecognized arguments: --generation 5"),
+                          (["space", "--data", "mnist"], "nas4cnn space: error: unrecognized arguments: --data mnist"),
                           (["train", "--geno", "2,0,0,1,6"], "the following arguments are required: --genotype")):
         r = cli(*argv)
         assert r.returncode == 2 and message in r.stderr, r.stderr

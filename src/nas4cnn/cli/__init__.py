@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     if command is None and not argv:
         parser.print_help(sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command's parser, as its other errors are
+        prog = f"nas4cnn {args.command}" if args.command else "nas4cnn"
+        parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)}\n")
     if args.command is None:  # options only, none of which ends the program (there are none today)
         parser.print_help(sys.stderr)
         return 2
