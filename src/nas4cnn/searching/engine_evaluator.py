@@ -18,7 +18,7 @@ from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.groups import Candidate, make_groups
 from nas4cnn.nn.model import count_params, max_params
 from nas4cnn.searching.evaluator import Evaluator
-from nas4cnn.searching.executors import LocalExecutor, TrainJob
+from nas4cnn.searching.executors import Executor, LocalExecutor, TrainJob
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class EngineEvaluator(Evaluator):
         seed: int,
         device: str | torch.device = "cpu",
         workers: int | None = None,
-        executor=None,
+        executor: Executor | None = None,
         early_stop: float = 0.0,
     ):
         super().__init__(space, max_params(space, data.input_shape, data.num_classes), lam, train.epochs,
@@ -68,9 +68,10 @@ class EngineEvaluator(Evaluator):
         for k, res in runs:
             records = []
             for j, i in enumerate(groups[k]):
-                e = self.record(genotypes[i], params[i], epochs, res.status[j], res.reason[j], res.val_error[j],
-                                res.val_nll[j], res.seconds / len(groups[k]),
-                                None if res.checks is None else res.checks[j])
+                e = self.record(genotypes[i], params[i], epochs, status=res.status[j], reason=res.reason[j],
+                                val_error=res.val_error[j], val_nll=res.val_nll[j],
+                                seconds=res.seconds / len(groups[k]),
+                                checks=None if res.checks is None else res.checks[j])
                 if e.status is Status.STOPPED:
                     log.debug("%s %s", e.arch, e.reason)
                 elif e.status is Status.FAILED:
