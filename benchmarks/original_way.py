@@ -133,5 +133,6 @@ class OriginalWayEvaluator(Evaluator):
         for k, (i,) in enumerate(groups):
             start = time.perf_counter()
             r = evaluate_original_way(self.space.decode(genotypes[i]), *self.loaders, epochs, self.lam, self.nmax)
-            yield k, [self.record(genotypes[i], params[i], epochs, Status.OK, None, r["val_error"], r["val_nll"],
-                                  time.perf_counter() - start, None)]
+            yield k, [self.record(genotypes[i], params[i], epochs, status=Status.OK, reason=None,
+                                  val_error=r["val_error"], val_nll=r["val_nll"],
+                                  seconds=time.perf_counter() - start, checks=None)]

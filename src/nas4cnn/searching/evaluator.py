@@ -155,7 +155,7 @@ class Evaluator:
         """The size term of the objective."""
         return objective(0.0, params, self.nmax, self.lam)
 
-    def record(self, genotype: Genotype, params: int, epochs: int, status: Status, reason: str | None,
+    def record(self, genotype: Genotype, params: int, epochs: int, *, status: Status, reason: str | None,
                val_error: float, val_nll: float, seconds: float, checks: dict[int, float] | None) -> Evaluation:
         """The record of a network trained for `epochs`, its objective computed if it is OK."""
         ok = status is Status.OK

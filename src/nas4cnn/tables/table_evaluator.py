@@ -45,5 +45,6 @@ class TableEvaluator(Evaluator):
         self.trained_epochs += trained
         status = Status.OK if trained == epochs else Status.STOPPED
         reason = None if status is Status.OK else f"stopped after epoch {trained} (from the table)"
-        return self.record(genotype, params, epochs, status, reason, float(errors[trained - 1]),
-                           float(nlls[trained - 1]), 0.0, checks)
+        return self.record(genotype, params, epochs, status=status, reason=reason,
+                           val_error=float(errors[trained - 1]), val_nll=float(nlls[trained - 1]), seconds=0.0,
+                           checks=checks)
