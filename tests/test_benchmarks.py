@@ -12,7 +12,7 @@ from nas4cnn.core.config import RunConfig  # noqa: E402
 from nas4cnn.searching.loop import run_search  # noqa: E402
 
 
-def test_seed_way_evaluator_drives_a_search():
+def test_original_way_evaluator_drives_a_search():
     config = RunConfig().override("search", generations=1, population=2).override("train", epochs=1)
     ev = OriginalWayEvaluator(config.space, 0.01, 1, 206_742)
     result = run_search(make_search_strategy(config), ev, config.search.generations)

@@ -103,6 +103,33 @@ def test_a_schema_2_store_is_upgraded_with_the_configured_epochs(tmp_path):
     store.close()
 
 
+def test_a_schema_1_store_gains_the_checks_column(tmp_path):
+    store = RunStore.create(tmp_path, CONFIG, {})
+    store.add_evaluations(0, RECORDS[:1])
+    store.close()
+    conn = sqlite3.connect(tmp_path / "run.db")
+    with conn:
+        conn.execute("ALTER TABLE evaluations DROP COLUMN checks")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    reader = RunStore.open(tmp_path, write=False)
+    assert [e.checks for _, e in reader.evaluations()] == [None] and reader.meta("schema_version") == "1"
+    reader.close()
+    store = RunStore.open(tmp_path)
+    assert [e.checks for _, e in store.evaluations()] == [None] and store.meta("schema_version") == "3"
+    store.close()
+
+
+def test_an_old_store_without_its_epochs_is_named_damaged(tmp_path):
+    RunStore.create(tmp_path, {"search": {}}, {}).close()
+    conn = sqlite3.connect(tmp_path / "run.db")
+    with conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(RunDirError, match="is damaged: its config names no training epochs"):
+        RunStore.open(tmp_path)
+
+
 def test_a_store_of_an_unknown_schema_is_refused(tmp_path):
     RunStore.create(tmp_path, CONFIG, {}).close()
     conn = sqlite3.connect(tmp_path / "run.db")

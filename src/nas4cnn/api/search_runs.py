@@ -33,7 +33,8 @@ from nas4cnn.outputs.report import report
 from nas4cnn.outputs.summary import write_outputs
 from nas4cnn.searching.engine_evaluator import EngineEvaluator
 from nas4cnn.searching.executors import TrainJob, resolve_device
-from nas4cnn.searching.loop import Resumed, SearchFailed, resume, run_search
+from nas4cnn.searching.loop import Resumed, SearchFailed, run_search
+from nas4cnn.searching.loop import resume as resume_from_store
 from nas4cnn.searching.store import RunStore
 from nas4cnn.strategies import Strategy, make_strategy
 
@@ -134,7 +135,7 @@ def resume_search(
         strategy = make_search_strategy(config)
         evaluator = _evaluator(config, data, device, workers, executor, ray_address)
         undo.callback(evaluator.close)
-        resumed = resume(store, strategy, evaluator)
+        resumed = resume_from_store(store, strategy, evaluator)
         undo.pop_all()
     return _search_and_finish(path, store, config, data, strategy, evaluator, resumed, progress)
 
@@ -203,12 +204,16 @@ def _search_and_finish(path: Path, store: RunStore, config: RunConfig, data: Dat
 
 
 def _failed(evaluations: list[tuple[int, Evaluation]]) -> SearchFailed:
-    reasons = sorted({e.reason for _, e in evaluations if e.status is Status.FAILED and e.reason})
-    if reasons:
+    """Why the search has no network to choose: none was trained for the full epochs."""
+    failed = [e for _, e in evaluations if e.status is Status.FAILED]
+    if failed and len(failed) == len(evaluations):
         return SearchFailed(f"every one of the {len(evaluations)} evaluations failed to train (for example: "
-                            f"{reasons[0]}); check the training settings")
-    return SearchFailed(f"none of the {len(evaluations)} evaluations was trained for the full epochs (the others "
-                        "were pruned or stopped early); give more generations or turn early stopping off")
+                            f"{sorted({e.reason for e in failed})[0]}); check the training settings")
+    example = f" ({len(failed)} failed to train, for example: {sorted({e.reason for e in failed})[0]})" if failed \
+        else ""
+    return SearchFailed(f"none of the {len(evaluations)} evaluations was trained for the full epochs{example}; "
+                        "the others were pruned, stopped early or trained for fewer epochs: give more generations "
+                        "or turn early stopping off")
 
 
 def load_run(path: str | Path) -> Run:

@@ -1,5 +1,5 @@
 """Training outside a search: score genotypes as the search does (`evaluate`), train one
-architecture as the final model is trained (`train`), and the seed's comparison models
+architecture as the final model is trained (`train`), and the original project's comparison models
 (`baseline`). The final model of a search is trained here too."""
 
 from __future__ import annotations
@@ -121,10 +121,10 @@ def baseline(
     device: str = "auto",
     progress: bool = False,
 ) -> list[dict]:
-    """Train the seed's two comparison models (a human-designed CNN, a feed-forward network)
+    """Train the original project's two comparison models (a human-designed CNN, a feed-forward network)
     the way the final model is trained, and compare. With `run`, use that run's recipe and
     data and add its final model; `out` (default: the run's folder) gets baselines.json and
-    the seed's bar chart, baselines.png, and a run folder's report.html is rewritten with them.
+    the original project's bar chart, baselines.png, and a run folder's report.html is rewritten with them.
     Returns one row per model."""
     searched = None
     if run is not None:

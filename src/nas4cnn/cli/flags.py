@@ -9,7 +9,6 @@ on it, so the config the flags describe is made without a list of them (`config_
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Callable, Iterable, Iterator
 
 from nas4cnn.core.config import (
@@ -40,11 +39,17 @@ class LazyChoices:
 
 
 def _strategy_names() -> list[str]:
-    return list(importlib.import_module("nas4cnn.strategies").STRATEGIES)
+    from nas4cnn.strategies import (
+        STRATEGIES,  # here: only a parser that lists them needs them
+    )
+
+    return list(STRATEGIES)
 
 
 def _dataset_help() -> str:
-    return importlib.import_module("nas4cnn.data.sources").dataset_help()
+    from nas4cnn.data.sources import dataset_help
+
+    return dataset_help()
 
 
 # Settings whose names a registry above the config holds (the config does not check them):

@@ -180,7 +180,7 @@ COMMANDS = {
     "report": ("write a run's report: one HTML page with its plots, opens offline", _report),
     "export": ("write a run's model as one ONNX or TorchScript file (pixels -> probabilities)", _export),
     "predict": ("classify image files (PNG, JPEG) or .npz arrays with a run's model", _predict),
-    "baseline": ("train the seed's comparison models with the same recipe; bar chart", _baseline),
+    "baseline": ("train the original project's comparison models with the same recipe; bar chart", _baseline),
     "space": ("show the search space, its size and Nmax", _space),
 }
 

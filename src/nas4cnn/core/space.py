@@ -21,7 +21,6 @@ GENES = ("filters", "conv", "activation", "pooling", "linear")
 # The seed's activations, the default choices. Names are checked against the registry of
 # activations where networks are built (`nas4cnn.nn.activations`, `nn.model.check_space_fits`).
 DEFAULT_ACTIVATIONS = ("relu", "sigmoid", "tanh", "softplus", "elu")
-POOL_KINDS = ("avg", "max")
 
 _CONV_RE = re.compile(r"k(\d+)(?:s(\d+))?(?:p(\d+))?")
 _POOL_RE = re.compile(r"(avg|max)(?:pool)?(\d+)")

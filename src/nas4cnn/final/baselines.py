@@ -1,7 +1,8 @@
-"""The seed's two comparison models, trained with the same recipe as the searched one.
+"""The original project's (the seed's) two comparison models, trained with the same recipe
+as the searched one.
 
-The seed's document reports a human-designed CNN and a feed-forward network but does not
-give their layers; these are the usual hand-made choices for small images:
+The original project's document reports a human-designed CNN and a feed-forward network but
+does not give their layers; these are the usual hand-made choices for small images:
 
 - `human-cnn`: Conv 16 3x3 -> ReLU -> MaxPool 2 -> Conv 32 3x3 -> ReLU -> MaxPool 2 ->
   Linear 64 -> ReLU -> Linear (classes);
@@ -19,7 +20,7 @@ from nas4cnn.final.training import FinalRuns, Network, train_repeats
 from nas4cnn.nn.model import InputShape
 
 BASELINES = ("human-cnn", "feed-forward")
-# The seed's published test figures (classification error, NLL) on the same split.
+# The original project's published test figures (classification error, NLL) on the same split.
 PUBLISHED = {"human-cnn": (0.0716, 0.30), "feed-forward": (0.0783, 0.336), "searched": (0.0604, 0.193)}
 
 
@@ -87,7 +88,7 @@ def train_baselines(
 
 def comparison_rows(baselines: dict[str, FinalRuns], searched: dict | None, digits: bool) -> list[dict]:
     """Rows for `plots.plot_bars` and the JSON output: each baseline and, if given, the
-    searched model's final metrics; the seed's published figures only on the seed's data."""
+    searched model's final metrics; the original's published figures only on its own data (digits)."""
     rows = []
     for name, runs in baselines.items():
         rows.append({"label": name, "params": runs.first.params, **_figures(runs.metrics())})

@@ -46,8 +46,8 @@ class Batch:
 class Evaluator:
     """The shared rules (reuse, pruning, early-stop thresholds, resume); subclasses train.
 
-    `reuse=False` trains every request anew, even a repeat (the seed's own evolution did;
-    only replays of a table offer it)."""
+    `reuse=False` trains every request anew, even a repeat (the original project's evolution
+    did; only replays of a table offer it)."""
 
     def __init__(self, space: SearchSpace, nmax: int, lam: float, full_epochs: int, early_stop: float = 0.0,
                  reuse: bool = True):

@@ -183,19 +183,22 @@ class RunStore:
             conn.execute("SELECT count(*) FROM evaluations").fetchone()
             conn.execute("SELECT count(*) FROM generations").fetchone()
             version = meta.get("schema_version")
-            if version in ("1", "2") and "config" in meta:
-                epochs = int(json.loads(meta["config"])["train"]["epochs"])  # NULL meant the configured epochs
-                if write:
-                    cls._upgrade(conn, version, epochs)
-                else:
-                    old = (version, epochs)
-                version = str(SCHEMA_VERSION)
-            if version != str(SCHEMA_VERSION):
+            if version not in ("1", "2", str(SCHEMA_VERSION)):
                 raise RunDirError(f"{option_prefix(what)}{str(path)!r} has store schema version {version!r}; "
                                   f"this nas4cnn reads version {SCHEMA_VERSION}")
             for key in ("config", "config_hash", "status", "info"):
                 if key not in meta:
                     raise RunDirError(f"{option_prefix(what)}{str(path)!r} is damaged: its '{key}' record is missing")
+            if version in ("1", "2"):
+                try:
+                    epochs = int(json.loads(meta["config"])["train"]["epochs"])  # NULL meant the configured epochs
+                except (ValueError, TypeError, KeyError):
+                    raise RunDirError(f"{option_prefix(what)}{str(path)!r} is damaged: its config names no "
+                                      "training epochs") from None
+                if write:
+                    cls._upgrade(conn, version, epochs)
+                else:
+                    old = (version, epochs)
         except sqlite3.Error as e:
             if conn is not None:
                 conn.close()

@@ -54,7 +54,7 @@ class DataSource:
 SOURCES: dict[str, DataSource] = {
     s.name: s
     for s in (
-        DataSource("digits", "scikit-learn's 8x8 digits, the seed's split; the default", "digits"),
+        DataSource("digits", "scikit-learn's 8x8 digits, the original project's split; the default", "digits"),
         DataSource("mnist", "MNIST handwritten digits, 28x28 grey, IDX files", "idx", settings=_OFFICIAL),
         DataSource("fashion-mnist", "Fashion-MNIST clothing, 28x28 grey, IDX files", "idx", settings=_OFFICIAL),
         DataSource("kmnist", "Kuzushiji-MNIST characters, 28x28 grey, IDX files", "idx", settings=_OFFICIAL),
