@@ -11,15 +11,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterable, Iterator
 
-from nas4cnn.core.config import (
-    RECIPE_VALUES,
-    SETTINGS,
-    Boolean,
-    OneOf,
-    RunConfig,
-    Setting,
-    load_config,
-)
+from nas4cnn.core.checks import Boolean, OneOf
+from nas4cnn.core.config import RECIPE_VALUES, SETTINGS, RunConfig, Setting, load_config
 
 _GIVEN = "_settings"  # the namespace attribute listing the settings a command's parser takes
 
