@@ -28,6 +28,16 @@ RECORDS = [
 ]
 
 
+def _set_schema(run_dir, version: str, *statements: str) -> None:
+    """Rewrite a store as an older or unknown version would have left it."""
+    conn = sqlite3.connect(run_dir / "run.db")
+    with conn:
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+    conn.close()
+
+
 def _same(a: Evaluation, b: Evaluation) -> bool:
     eq = lambda x, y: x == y or (math.isnan(x) and math.isnan(y))  # noqa: E731
     return (a.genotype, a.arch, a.params, a.epochs, a.status, a.reason, a.objective, a.seconds, a.checks) == \
@@ -107,11 +117,7 @@ def test_a_schema_1_store_gains_the_checks_column(tmp_path):
     store = RunStore.create(tmp_path, CONFIG, {})
     store.add_evaluations(0, RECORDS[:1])
     store.close()
-    conn = sqlite3.connect(tmp_path / "run.db")
-    with conn:
-        conn.execute("ALTER TABLE evaluations DROP COLUMN checks")
-        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    conn.close()
+    _set_schema(tmp_path, "1", "ALTER TABLE evaluations DROP COLUMN checks")
     reader = RunStore.open(tmp_path, write=False)
     assert [e.checks for _, e in reader.evaluations()] == [None] and reader.meta("schema_version") == "1"
     reader.close()
@@ -122,20 +128,14 @@ def test_a_schema_1_store_gains_the_checks_column(tmp_path):
 
 def test_an_old_store_without_its_epochs_is_named_damaged(tmp_path):
     RunStore.create(tmp_path, {"search": {}}, {}).close()
-    conn = sqlite3.connect(tmp_path / "run.db")
-    with conn:
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    conn.close()
+    _set_schema(tmp_path, "2")
     with pytest.raises(RunDirError, match="is damaged: its config names no training epochs"):
         RunStore.open(tmp_path)
 
 
 def test_a_store_of_an_unknown_schema_is_refused(tmp_path):
     RunStore.create(tmp_path, CONFIG, {}).close()
-    conn = sqlite3.connect(tmp_path / "run.db")
-    with conn:
-        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    conn.close()
+    _set_schema(tmp_path, "99")
     with pytest.raises(RunDirError, match="schema version '99'"):
         RunStore.open(tmp_path)
 

@@ -19,7 +19,7 @@ from nas4cnn.nn.model import check_space_fits
 from nas4cnn.nn.optimizers import check_optimizer
 from nas4cnn.nn.steps import uses_fused_step
 from nas4cnn.searching.engine_evaluator import EngineEvaluator
-from nas4cnn.searching.executors import LocalExecutor, TrainJob
+from nas4cnn.searching.executors import Executor, LocalExecutor, TrainJob
 from nas4cnn.strategies import check_strategy
 
 GenotypeLike = str | Sequence[int]
@@ -56,14 +56,13 @@ def check_executor(executor: str, ray_address: str | None) -> None:
 
 
 def make_executor(kind: str, data: DataSet, job: TrainJob, device: str, workers: int | None,
-                  ray_address: str | None):
-    if kind == "local":
-        return LocalExecutor(data, job, device, workers)
+                  ray_address: str | None) -> Executor:
+    """The executor `kind` names (checked by `check_executor` before any work)."""
     if kind == "ray":
         from nas4cnn.searching.executors.ray import RayExecutor
 
         return RayExecutor(data, job, address=ray_address, device=device)
-    raise ConfigError(f"--executor must be one of {list(EXECUTORS)}; got {kind!r}")
+    return LocalExecutor(data, job, device, workers)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

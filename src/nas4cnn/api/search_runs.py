@@ -73,10 +73,10 @@ def search(
     """Run the search (or continue an interrupted one with `resume`: see `resume_search`),
     train the winner from scratch, and write the run directory. Every trained network is
     committed to the run's store as its training group finishes."""
-    check_executor(executor, ray_address)
     if resume is not None:
         return resume_search(resume, config, data=data, device=device, workers=workers, executor=executor,
                              ray_address=ray_address, progress=progress)
+    check_executor(executor, ray_address)
     config, data = prepare(config, data)
     strategy = make_search_strategy(config)
     path = rundir.choose_run_dir(out, config.search.seed)
