@@ -11,7 +11,7 @@ are (`steps`: with PyTorch operations, or one call of the fused C step).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +37,10 @@ class Ended:
     reason: str
 
 
+# after_epoch(group, members, histories) -> {candidate: reason} of the candidates to stop now
+AfterEpoch = Callable[[StackedGroup, list[int], list[list[EpochStats]]], Mapping[int, str]]
+
+
 def train_group(
     candidates: Sequence[Candidate],
     data: DataSet,
@@ -46,6 +50,8 @@ def train_group(
     patch_cache: dict | None = None,
     val_every_epoch: bool = False,
     stop: Mapping[int, float] | None = None,
+    track_val: bool = True,
+    after_epoch: AfterEpoch | None = None,
 ) -> tuple[StackedGroup, list[list[EpochStats]], list[Ended | None]]:
     """Train one group of compatible candidates together with the recipe `cfg`. Returns the
     group, per-candidate histories (validation measured after the last epoch only) and
@@ -57,7 +63,15 @@ def train_group(
     Early stopping: `stop` maps checkpoint epochs to objective thresholds. Validation is
     measured after each checkpoint epoch; a candidate whose objective there (validation
     error + its `penalty`) is above the threshold stops (status STOPPED) and leaves the group, so the others train without it. The returned group then holds
-    only the candidates that trained to the end."""
+    only the candidates that trained to the end.
+
+    Without `track_val`, validation is never measured (NaN; for training on training +
+    validation images). `after_epoch(group, members, histories)`, if given, is called after
+    every epoch, with `members` the candidate at each position of the group (final training:
+    progress, and patience with the best epoch's weights); the candidates it names, with a
+    reason, stop there (status STOPPED) and leave the group, as at an early-stop checkpoint."""
+    if stop and not track_val:
+        raise ValueError("train_group: early-stop checkpoints need validation (track_val=True)")
     cache = patch_cache if patch_cache is not None else {}
     if "prepared" not in cache:
         ready = Prepared.from_data(data, cfg)
@@ -74,8 +88,11 @@ def train_group(
     if key not in cache:
         # Augmented batches are new images every step: their patches are cut per batch.
         cache[key] = (group.patches(data.train.x, lazy=True if prepared.raw_train is not None else None),
-                      group.patches(data.val.x))
+                      group.patches(data.val.x) if track_val else None)
     train_patches, val_patches = cache[key]
+    if track_val and val_patches is None:  # the cache was filled by a group that measured no validation
+        val_patches = group.patches(data.val.x)
+        cache[key] = (train_patches, val_patches)
     opt = make_group_optimizer([group.flat], cfg)
     stop = dict(stop or {})
     y = data.train.y
@@ -106,21 +123,29 @@ def train_group(
             break
         loss_sum, wrong = steps.epoch_totals()
         last = epoch == epochs - 1
-        if val_every_epoch or last or epoch + 1 in stop:
+        if track_val and (val_every_epoch or last or epoch + 1 in stop):
             val_loss, val_error = group.measure(val_patches, data.val.y)
         else:
             val_loss = val_error = [float("nan")] * P
         for p, c in enumerate(members):
             histories[c].append(EpochStats(epoch + 1, loss_sum[p] / n, wrong[p] / n, val_loss[p], val_error[p]))
-        if epoch + 1 in stop and not last:
-            keep = []
+        ending: dict[int, str] = {}
+        if epoch + 1 in stop:
             for p, c in enumerate(members):
                 score = val_error[p] + candidates[c].penalty
-                if failed[c] is None and score > stop[epoch + 1]:
-                    failed[c] = Ended(Status.STOPPED, f"stopped after epoch {epoch + 1}: objective {score:.4f} "
-                                                      f"above the early-stop threshold {stop[epoch + 1]:.4f}")
-                else:
+                if failed[c] is None and score > stop[epoch + 1]:  # a failed one stays, zeroed
+                    ending[c] = (f"stopped after epoch {epoch + 1}: objective {score:.4f} "
+                                 f"above the early-stop threshold {stop[epoch + 1]:.4f}")
+        if after_epoch is not None:
+            for c, reason in after_epoch(group, list(members), histories).items():
+                ending.setdefault(c, reason)
+        if ending and not last:
+            keep = []
+            for p, c in enumerate(members):
+                if c not in ending:
                     keep.append(p)
+                elif failed[c] is None:
+                    failed[c] = Ended(Status.STOPPED, ending[c])
             if len(keep) < P:
                 if not keep:
                     break
