@@ -80,8 +80,10 @@ def train(
     return final
 
 
-def train_final(config: RunConfig, g: Genotype, data: DataSet, device: torch.device, progress: bool) -> FinalRuns:
-    """The final procedure for genotype `g`, with a progress bar over its epochs."""
+def train_final(config: RunConfig, g: Genotype, data: DataSet, device: torch.device, progress: bool,
+                workers: int | None = None) -> FinalRuns:
+    """The final procedure for genotype `g`, with a progress bar over its epochs; `workers`
+    processes at most (default: the machine's cores)."""
     s = config.search
     bar = tqdm(total=s.final_repeats * s.final_epochs * (2 if s.final_trainval else 1),
                desc=f"final {config.space.name(g)}", unit="epoch", disable=not progress)
@@ -89,7 +91,7 @@ def train_final(config: RunConfig, g: Genotype, data: DataSet, device: torch.dev
         return train_repeats(
             architecture(config.space, g, data), data, config.train, s.final_epochs, s.seed, s.final_repeats,
             device=device, on_epoch=lambda h: (bar.set_postfix(_epoch_postfix(h)), bar.update()),
-            patience=s.final_patience, trainval=s.final_trainval,
+            patience=s.final_patience, trainval=s.final_trainval, workers=workers,
         )
     finally:
         bar.close()

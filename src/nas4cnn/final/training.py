@@ -6,26 +6,52 @@ the best epoch's weights are kept. With `trainval`, a fresh network (same initia
 is then trained on training + validation images for that best number of epochs: the
 architecture is chosen, so the validation images are worth more as training data. Several
 seeds (`repeats`) give the spread of the test figures.
+
+An architecture of the search space trains on the population-batched engine
+(`nn.engine.train_group`): its `repeats` are one stacked group of K candidates, the same
+architecture with K initialisations (seeds `seed`, ..., `seed + K - 1`). A group shares one
+mini-batch order and one set of augmentation draws, so every repeat's data order is
+`seed`'s; repeat r's initialisation alone uses seed + r. (Before the engine trained the
+final model, repeat r drew its data order from seed + r as well.) The hand-made baselines
+are not in the space: they train on the plain loop, `train_network`, with the same shared
+data order. `train_network` is also the oracle the engine path is tested against: both give
+the same figures to float rounding.
+
+Without a patience, the validation-watched run and the train + validation run are
+independent (the latter's epochs are known in advance); with `workers` >= 2 on a CPU they
+run side by side in two forked single-threaded processes (`workers.run_forked`). Every
+group trains single-threaded either way, so the figures do not depend on `workers`.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import torch
 
 from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.record import Status
 from nas4cnn.core.seeding import init_seed
-from nas4cnn.core.space import Genotype, SearchSpace
+from nas4cnn.core.space import Architecture, Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet, Split
 from nas4cnn.data.preprocess import Normalization
-from nas4cnn.nn.model import build_model, count_params
+from nas4cnn.final.workers import can_fork, check_workers, default_workers, run_forked
+from nas4cnn.nn import fused
+from nas4cnn.nn.engine import train_group
+from nas4cnn.nn.groups import Candidate
+from nas4cnn.nn.model import CNN, build_model, count_params
+from nas4cnn.nn.stacked import StackedGroup
 from nas4cnn.nn.threads import single_thread
 from nas4cnn.nn.train import EpochStats, Prepared, evaluate, train_model
+
+log = logging.getLogger(__name__)
+
+OnEpoch = Callable[[EpochStats], None]
 
 
 @dataclass(frozen=True)
@@ -122,12 +148,14 @@ class EarlyStopping:
 @dataclass(frozen=True)
 class Network:
     """What the final procedure trains: `build(init_seed)` makes a fresh network (with
-    log-probabilities out), `genotype` (or a genotype-like tag) seeds its initialisation."""
+    log-probabilities out), `genotype` (or a genotype-like tag) seeds its initialisation.
+    `arch` is set for an architecture of the search space: it then trains on the engine."""
 
     build: Callable[[int], torch.nn.Module]
     name: str
     genotype: Genotype
     params: int
+    arch: Architecture | None = None
 
 
 def architecture(space: SearchSpace, genotype: Genotype, data: DataSet) -> Network:
@@ -137,7 +165,7 @@ def architecture(space: SearchSpace, genotype: Genotype, data: DataSet) -> Netwo
     def build(init: int) -> torch.nn.Module:
         return build_model(arch, data.input_shape, data.num_classes, seed=init)
 
-    return Network(build, arch.name, tuple(genotype), count_params(arch, data.input_shape, data.num_classes))
+    return Network(build, arch.name, tuple(genotype), count_params(arch, data.input_shape, data.num_classes), arch)
 
 
 def train_network(
@@ -150,18 +178,21 @@ def train_network(
     on_epoch: Callable[[EpochStats], None] | None = None,
     patience: int = 0,
     trainval: bool = False,
+    data_seed: int | None = None,
 ) -> FinalResult:
-    """Train one seed of a network the way the final model is trained. Without a patience
-    all `epochs` are trained and the last weights kept; with one, the best validation
-    epoch's. On a CPU it trains on one thread, so its figures are the same whatever the
-    core count."""
+    """Train one seed of a network the way the final model is trained, with the plain
+    one-network loop. Without a patience all `epochs` are trained and the last weights kept;
+    with one, the best validation epoch's. `seed` gives the initialisation and, unless
+    `data_seed` is given, the mini-batch order. On a CPU it trains on one thread, so its
+    figures are the same whatever the core count."""
+    data_seed = seed if data_seed is None else data_seed
     with single_thread(device):
         start = time.perf_counter()
         data = data.to(device)
         init = init_seed(seed, net.genotype)
         model = net.build(init).to(device)
         stopper = EarlyStopping(model, patience)
-        history = train_model(model, data, cfg, epochs, seed, track_val=True, on_epoch=on_epoch,
+        history = train_model(model, data, cfg, epochs, data_seed, track_val=True, on_epoch=on_epoch,
                               stop=stopper if patience else None)
         if patience:
             stopper.restore()
@@ -174,7 +205,8 @@ def train_network(
             both = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
             prepared = Prepared.from_data(replace(data, train=both), cfg)
             model = net.build(init).to(device)
-            trainval_history = train_model(model, prepared, cfg, best_epoch, seed, track_val=False, on_epoch=on_epoch)
+            trainval_history = train_model(model, prepared, cfg, best_epoch, data_seed, track_val=False,
+                                           on_epoch=on_epoch)
         test_nll, test_error = evaluate(model, prepared.data.test)
         confusion = confusion_matrix(model, prepared.data.test, data.num_classes)
         return FinalResult(
@@ -194,11 +226,165 @@ def train_network(
         )
 
 
-def train_repeats(net: Network, data: DataSet, cfg: TrainConfig, epochs: int, seed: int, repeats: int = 1,
-                  **options) -> FinalRuns:
-    """`train_network` with seeds `seed`, `seed + 1`, ..., `seed + repeats - 1`; `options`
-    are its device, on_epoch, patience and trainval."""
-    return FinalRuns([train_network(net, data, cfg, epochs, seed + r, **options) for r in range(repeats)])
+def train_repeats(
+    net: Network,
+    data: DataSet,
+    cfg: TrainConfig,
+    epochs: int,
+    seed: int,
+    repeats: int = 1,
+    device: str | torch.device = "cpu",
+    on_epoch: OnEpoch | None = None,
+    patience: int = 0,
+    trainval: bool = False,
+    workers: int | None = None,
+) -> FinalRuns:
+    """`repeats` seeds of a network trained the way the final model is trained:
+    initialisations from seeds `seed`, ..., `seed + repeats - 1`, every repeat with the data
+    order of `seed`. An architecture of the space (`net.arch`) trains on the engine, its
+    repeats as one group; other networks with `train_network`. `on_epoch` is called once per
+    repeat and epoch (of each run); `workers` (default: the machine's cores) lets the engine
+    path run its two runs at once when they are independent (see the module docstring)."""
+    check_workers(workers)
+    if net.arch is None:
+        return FinalRuns([train_network(net, data, cfg, epochs, seed + r, device=device, on_epoch=on_epoch,
+                                        patience=patience, trainval=trainval, data_seed=seed)
+                          for r in range(repeats)])
+    return _train_on_engine(net, data, cfg, epochs, seed, repeats, torch.device(device), on_epoch, patience,
+                            trainval, default_workers(device) if workers is None else workers)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One group's training of some repeats: per repeat its history, best epoch and kept
+    weights; the training images' normalisation, and the group's seconds."""
+
+    histories: list[list[EpochStats]]
+    best_epochs: list[int]
+    models: list[CNN]
+    normalization: Normalization
+    seconds: float
+
+
+class _Watch:
+    """The engine's `after_epoch` for a final group: reports every candidate-epoch and, with a
+    patience, keeps each candidate's best-validation-loss weights (snapshots of the group)
+    and stops a candidate whose patience has run out, as `EarlyStopping` does on the plain loop."""
+
+    def __init__(self, size: int, epochs: int, patience: int, on_epoch: OnEpoch | None):
+        self.epochs, self.patience, self.on_epoch = epochs, patience, on_epoch
+        self.best_loss = [float("inf")] * size
+        self.best_epoch = [0] * size
+        self.kept: list[CNN | None] = [None] * size
+        self.members = list(range(size))  # the candidate at each position of the group, after the last epoch
+
+    def __call__(self, group: StackedGroup, members: list[int], histories: list[list[EpochStats]]) -> dict[int, str]:
+        stop, snap = {}, []
+        for p, c in enumerate(members):
+            last = histories[c][-1]
+            if self.on_epoch is not None:
+                self.on_epoch(last)
+            if not self.patience:
+                continue
+            if last.val_loss < self.best_loss[c]:
+                self.best_loss[c], self.best_epoch[c] = last.val_loss, last.epoch
+                snap.append((p, c))
+            if last.epoch < self.epochs and last.epoch - self.best_epoch[c] >= self.patience:
+                stop[c] = f"validation loss has not improved for {self.patience} epochs"
+                if self.kept[c] is None and (p, c) not in snap:
+                    snap.append((p, c))  # never improved: its weights as they are now, as the plain loop keeps
+        if snap:
+            models = group.extract()
+            for p, c in snap:
+                self.kept[c] = models[p]
+        self.members = [c for c in members if c not in stop]
+        return stop
+
+    def result(self, group: StackedGroup, histories: list[list[EpochStats]]) -> tuple[list[int], list[CNN]]:
+        """Each candidate's best epoch and kept weights, once the group has trained."""
+        final = group.extract()
+        models = [m if m is not None else final[self.members.index(c)] for c, m in enumerate(self.kept)]
+        best = [b or len(h) for b, h in zip(self.best_epoch, histories)]
+        return best, models
+
+
+def _train_run(arch: Architecture, inits: Sequence[int], data: DataSet, cfg: TrainConfig, epochs: int, seed: int,
+               device: torch.device, on_epoch: OnEpoch | None, patience: int = 0, watch_val: bool = True) -> _Run:
+    """The candidates `inits` of `arch` trained as one group, single-threaded on a CPU: with
+    validation after every epoch (and `patience`) if `watch_val`, else with none."""
+    with single_thread(device):
+        start = time.perf_counter()
+        cache: dict = {}
+        watch = _Watch(len(inits), epochs, patience, on_epoch)
+        group, histories, ended = train_group([Candidate(arch, init) for init in inits], data, cfg, epochs, seed,
+                                              patch_cache=cache, val_every_epoch=watch_val, track_val=watch_val,
+                                              after_epoch=watch)
+        for init, e in zip(inits, ended):
+            if e is not None and e.status is Status.FAILED:  # zeroed and frozen by the engine
+                log.warning("final training of %s (initialisation %d): %s", arch.name, init, e.reason)
+        best, models = watch.result(group, histories)
+        prepared: Prepared = cache["prepared"]
+        return _Run(histories, best, models, prepared.normalization, time.perf_counter() - start)
+
+
+def _train_on_engine(net: Network, data: DataSet, cfg: TrainConfig, epochs: int, seed: int, repeats: int,
+                     device: torch.device, on_epoch: OnEpoch | None, patience: int, trainval: bool,
+                     workers: int) -> FinalRuns:
+    inits = [init_seed(seed + r, net.genotype) for r in range(repeats)]
+    if device.type == "cpu":
+        fused.library()  # built (once per machine) and loaded before any worker forks
+    data = data.to(device)
+    both = replace(data, train=Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y])))
+
+    def watched(report: OnEpoch | None) -> _Run:
+        return _train_run(net.arch, inits, data, cfg, epochs, seed, device, report, patience)
+
+    def on_both(repeats_: Sequence[int], n: int) -> Callable[[OnEpoch | None], _Run]:
+        return lambda report: _train_run(net.arch, [inits[r] for r in repeats_], both, cfg, n, seed, device,
+                                         report, watch_val=False)
+
+    # trainval runs by their epoch count: precomputed side by side when independent (no patience)
+    ahead: dict[int, _Run] = {}
+    if trainval and not patience and workers >= 2 and device.type == "cpu" and can_fork():
+        first, ahead[epochs] = run_forked([watched, on_both(range(repeats), epochs)], on_epoch)
+    else:
+        first = watched(on_epoch)
+    runs: list[tuple[_Run, int] | None] = [None] * repeats  # each repeat's trained run and its place in it
+    if trainval:
+        for n in sorted(set(first.best_epochs)):
+            which = [r for r in range(repeats) if first.best_epochs[r] == n]
+            run = ahead[n] if n in ahead and which == list(range(repeats)) else on_both(which, n)(on_epoch)
+            for place, r in enumerate(which):
+                runs[r] = (run, place)
+    else:
+        runs = [(first, r) for r in range(repeats)]
+    results = []
+    for r in range(repeats):
+        run, place = runs[r]
+        start = time.perf_counter()
+        model = run.models[place].to(device)
+        with single_thread(device):
+            test = Split(run.normalization.apply(data.test.x), data.test.y)  # as the group's training prepared it
+            test_nll, test_error = evaluate(model, test)
+            confusion = confusion_matrix(model, test, data.num_classes)
+        # a repeat's share of its groups' training time, and its own testing
+        seconds = first.seconds / repeats + (run.seconds / len(run.models) if trainval else 0.0)
+        results.append(FinalResult(
+            genotype=tuple(net.genotype),
+            arch=net.name,
+            params=net.params,
+            seed=seed + r,
+            history=first.histories[r],
+            best_epoch=first.best_epochs[r],
+            trainval_history=run.histories[place] if trainval else None,
+            test_nll=test_nll,
+            test_error=test_error,
+            seconds=seconds + time.perf_counter() - start,
+            model=model.cpu().eval(),
+            normalization=run.normalization,
+            confusion=confusion,
+        ))
+    return FinalRuns(results)
 
 
 @torch.no_grad()
