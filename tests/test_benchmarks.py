@@ -18,3 +18,11 @@ def test_original_way_evaluator_drives_a_search():
     result = run_search(make_search_strategy(config), ev, config.search.generations)
     assert ev.n_requested == ev.n_trained == 4
     assert len(result.history.records) == 2 and 0 <= result.best.val_error <= 1
+
+
+def test_fashion_benchmark_skips_without_its_files(tmp_path, capsys):
+    from bench_fashion import main
+
+    assert main(["--data-dir", str(tmp_path / "absent")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith(f"skipped: Fashion-MNIST not found in {tmp_path / 'absent'}")
