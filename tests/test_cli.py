@@ -244,7 +244,8 @@ def test_help_shows_each_settings_defaults_from_its_declaration():
     from nas4cnn.cli.flags import default_text
     from nas4cnn.core.config import RECIPE_VALUES, SETTINGS
 
-    assert default_text(SETTINGS["search.final_epochs"]) == "default 100; --recipe seed: 40"
+    assert default_text(SETTINGS["search.final_epochs"]).startswith("default 0 = chosen from the data's size: 100")
+    assert default_text(SETTINGS["search.final_epochs"]).endswith("; --recipe seed: 40")
     assert default_text(SETTINGS["train.aug_shift"]) == "default 1; --recipe seed: 0; 0 = off"
     assert default_text(SETTINGS["search.final_patience"]) == "default 0 = off"
     assert default_text(SETTINGS["search.final_trainval"]) == "on with --recipe seed"
@@ -256,8 +257,10 @@ def test_help_shows_each_settings_defaults_from_its_declaration():
     assert len(shown) > 20
     for s in shown:
         assert f"({default_text(s)})" in text if default_text(s) else True, s.flag
-    assert "--final-epochs FINAL_EPOCHS most epochs to retrain the winner (default 100; --recipe seed: 40)" in text
-    assert "most training epochs (default 100; --recipe seed: 40)" in " ".join(cli("train", "--help").stdout.split())
+    assert ("--final-epochs FINAL_EPOCHS most epochs to retrain the winner (default 0 = chosen from the data's size: "
+            "100, fewer above 8,000 training images (800,000 / images, at least 15); --recipe seed: 40)") in text
+    assert "most training epochs (default 0 = chosen from the data's size: 100," in " ".join(
+        cli("train", "--help").stdout.split())
     assert set(RECIPE_VALUES) == {"default", "seed"}
 
 

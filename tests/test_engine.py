@@ -173,7 +173,7 @@ def test_out_of_memory_splits_the_group_then_fails_one(small_data, monkeypatch):
         return real(group, *args, **kw)
 
     monkeypatch.setattr(local, "train_group", fake)
-    res = run_group(small_data, TrainJob(TrainConfig(), 1, 0), cands, {})
+    res = run_group(small_data, TrainJob(TrainConfig(batch_size=64), 1, 0), cands, {})
     assert res.reason == [None, None, "out of memory on cpu", None]
     assert res.status == [Status.OK, Status.OK, Status.FAILED, Status.OK]
     assert [v == v for v in res.val_error] == [True, True, False, True]

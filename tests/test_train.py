@@ -19,9 +19,9 @@ def test_batches_cover_the_data_once_and_depend_on_seed_and_epoch():
 def test_training_learns_and_is_deterministic(small_data):
     arch = SearchSpace().decode((1, 0, 0, 1, 3))
     models = [build_model(arch, small_data.input_shape, 3, seed=7) for _ in range(2)]
-    prepared = Prepared.from_data(small_data, TrainConfig())
+    prepared = Prepared.from_data(small_data, TrainConfig(batch_size=64))
     before = evaluate(models[0], prepared.data.val)
-    hists = [train_model(m, small_data, TrainConfig(), epochs=15, seed=0) for m in models]
+    hists = [train_model(m, small_data, TrainConfig(batch_size=64), epochs=15, seed=0) for m in models]
     assert hists[0] == hists[1]
     assert all(torch.equal(p, q) for p, q in zip(models[0].parameters(), models[1].parameters()))
     after = evaluate(models[0], prepared.data.val)

@@ -3,12 +3,14 @@ resolve genotypes and executors, and describe the run's data and execution for i
 
 from __future__ import annotations
 
+import logging
 import platform
 from collections.abc import Sequence
 
 import torch
 
 from nas4cnn.core.config import RunConfig, TrainConfig, validate
+from nas4cnn.core.defaults import SUBSET, choose
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet
@@ -24,12 +26,16 @@ from nas4cnn.strategies import check_strategy
 
 GenotypeLike = str | Sequence[int]
 EXECUTORS = ("local", "ray")
+# What a user should see at the start and end of long work (the command line shows it).
+notice = logging.getLogger("nas4cnn.run")
 
 
 def prepare(config: RunConfig | None, data: DataSet | None) -> tuple[RunConfig, DataSet]:
     """Validate the config (the names of strategies, optimisers, activations and data sets
     against their registries), load and check the data, and check the space fits the data's
-    images: every refusal comes before any work."""
+    images: every refusal comes before any work. The settings left automatic (0) are chosen
+    from the data's size (`nas4cnn.core.defaults`), and told on the `nas4cnn.run` logger where
+    the data is larger than a search subset; the config returned has them."""
     config = config or RunConfig()
     validate(config)
     check_strategy(config.search.strategy)
@@ -39,6 +45,9 @@ def prepare(config: RunConfig | None, data: DataSet | None) -> tuple[RunConfig, 
         check_dataset(config.data.dataset)
     data = data if data is not None else load_dataset(config.data)
     check_space_fits(config.space, data.input_shape)
+    config, chosen = choose(config, len(data.train), len(data.val))
+    if chosen and len(data.train) > SUBSET:  # on small data every choice is the usual value: nothing to tell
+        notice.info("chosen from the data's size: %s", "; ".join(map(str, chosen)))
     return config, data
 
 
@@ -92,13 +101,18 @@ def check_same_data(stored: dict, data: DataSet, what: str) -> None:
                           + ("; give the run's data set (data=...)" if stored.get("name") != given["name"] else ""))
 
 
-def run_info(data: DataSet, evaluator: EngineEvaluator, train: TrainConfig) -> dict:
-    """What the store records besides the config: the data, Nmax, where it trains, versions."""
+def run_info(data: DataSet, evaluator: EngineEvaluator, config: RunConfig) -> dict:
+    """What the store records besides the config: the data (and the subsets candidates are
+    ranked on), Nmax, where it trains, versions."""
     execution = {"device": evaluator.device.type}
-    if evaluator.device.type == "cpu" and isinstance(evaluator.executor, LocalExecutor):
-        execution["cpu_step"] = cpu_step(evaluator.device, train)  # a cluster's nodes decide for themselves
+    if isinstance(evaluator.executor, LocalExecutor):
+        execution["workers"] = evaluator.executor.workers
+        if evaluator.device.type == "cpu":
+            execution["cpu_step"] = cpu_step(evaluator.device, config.train)  # a cluster's nodes decide themselves
+    s = config.search
     return {
         "dataset": dataset_info(data),
+        "ranked_on": {"train": min(s.subset, len(data.train)), "val": min(s.val_subset, len(data.val))},
         "nmax": evaluator.nmax,
         "execution": execution,
         "versions": {"torch": torch.__version__, "python": platform.python_version()},

@@ -9,30 +9,33 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
+from nas4cnn.api.budgeting import Budget, fit_final_epochs, format_duration
 from nas4cnn.api.preparation import (
     check_executor,
     check_same_config,
     check_same_data,
     cpu_step,
     make_executor,
+    notice,
     prepare,
     run_info,
 )
+from nas4cnn.api.progress import SearchProgress
 from nas4cnn.api.training import save_final, train_final
 from nas4cnn.core import rundir
 from nas4cnn.core.config import RunConfig, config_from_dict
+from nas4cnn.core.defaults import choose
 from nas4cnn.core.errors import ConfigError, RunDirError
 from nas4cnn.core.record import Evaluation, Status
 from nas4cnn.core.seeding import STRATEGY, derive_seed
 from nas4cnn.data.dataset import DataSet
+from nas4cnn.data.subset import search_subset
 from nas4cnn.nn.checkpoint import load_model
 from nas4cnn.nn.model import CNN
 from nas4cnn.outputs.report import report
 from nas4cnn.outputs.summary import write_outputs
 from nas4cnn.searching.engine_evaluator import EngineEvaluator
-from nas4cnn.searching.executors import TrainJob, resolve_device
+from nas4cnn.searching.executors import TrainJob, default_workers, resolve_device
 from nas4cnn.searching.loop import Resumed, SearchFailed, run_search
 from nas4cnn.searching.loop import resume as resume_from_store
 from nas4cnn.searching.store import RunStore
@@ -84,7 +87,7 @@ def search(
         evaluator = _evaluator(config, data, device, workers, executor, ray_address)
         undo.callback(evaluator.close)
         rundir.make_run_dir(path)
-        store = RunStore.create(path, config.to_dict(), run_info(data, evaluator, config.train))
+        store = RunStore.create(path, config.to_dict(), run_info(data, evaluator, config))
         undo.pop_all()
     return _search_and_finish(path, store, config, data, strategy, evaluator, None, progress)
 
@@ -103,6 +106,7 @@ def resume_search(
     """Continue the interrupted run in `run_dir` from what its store committed, and finish it
     as an uninterrupted run would have. `config`, if given, must agree with the run's."""
     check_executor(executor, ray_address)
+    given = config
     path = Path(run_dir)
     store = RunStore.open(path)  # locked: no other process writes this run while it is open
     with contextlib.ExitStack() as undo:
@@ -118,10 +122,13 @@ def resume_search(
             return load_run(path)
         # The run's own settings and data; what the caller gave must agree with them.
         stored = config_from_dict(store.config, source=f"{path}/run.db")
-        if config is not None:
-            check_same_config(store.config, config.to_dict())
+        if "subset" not in store.config.get("search", {}):  # made before subsets: ranked on every image
+            sizes = store.info["dataset"]["sizes"]
+            stored = stored.override("search", subset=sizes["train"], val_subset=sizes["val"])
         config, data = prepare(stored, data)
         check_same_data(store.info["dataset"], data, "--resume")
+        if given is not None:  # the settings given are compared as the run chose them
+            check_same_config(config.to_dict(), choose(given, len(data.train), len(data.val))[0].to_dict())
         # The same kind of device and CPU step, or the results would not be the same.
         want, got = store.info["execution"]["device"], resolve_device(device)
         if got.type != want:
@@ -157,6 +164,7 @@ def make_search_strategy(config: RunConfig) -> Strategy:
 def _evaluator(config: RunConfig, data: DataSet, device: str, workers: int | None, executor: str,
                ray_address: str | None) -> EngineEvaluator:
     s = config.search
+    data = search_subset(data, s.subset, s.val_subset, config.data.split_seed)  # what candidates are ranked on
     ex = make_executor(executor, data, TrainJob(config.train, config.train.epochs, s.seed), device, workers,
                        ray_address)
     try:
@@ -169,11 +177,20 @@ def _evaluator(config: RunConfig, data: DataSet, device: str, workers: int | Non
 
 def _search_and_finish(path: Path, store: RunStore, config: RunConfig, data: DataSet, strategy: Strategy,
                        evaluator: EngineEvaluator, resumed: Resumed | None, progress: bool) -> Run:
-    """The search from where it stands, then the final model and the outputs."""
+    """The search from where it stands (within the budget's share, if any), then the final
+    model (its epochs fitted to what the budget leaves) and the outputs."""
     log.info("run directory: %s", path)
     s = config.search
-    bar = tqdm(total=s.generations + 1, initial=resumed.generation if resumed else 0, desc="search", unit="gen",
-               disable=not progress)
+    budget = None
+    if s.budget:
+        budget = Budget(s.budget, spent=resumed.history.seconds if resumed else 0.0)
+        notice.info("budget %s: the search gets %s, the final model what is left", format_duration(s.budget),
+                    format_duration(budget.search_share))
+    ended = store.search_end  # a resumed run whose budget had ended its search: on to the final model
+    bars = SearchProgress(s.generations, resumed.generation if resumed else 0, s.population,
+                          min(s.subset, len(data.train)), budget, progress)
+    evaluator.progress = bars
+    finished = [len(resumed.history.records) if resumed else 0]  # generations done: the first always runs
     try:
         with open(path / rundir.EVALUATIONS, "a", encoding="utf-8") as live:
 
@@ -181,23 +198,47 @@ def _search_and_finish(path: Path, store: RunStore, config: RunConfig, data: Dat
                 for r in results:
                     live.write(json.dumps({"generation": record.generation, **r.to_dict()}) + "\n")
                 live.flush()
-                bar.set_postfix(best=f"{record.global_best:.4f}", trained=evaluator.n_trained)
-                bar.update()
+                bars.generation(record, evaluator.n_trained)
+                finished[0] += 1
 
-            result = run_search(strategy, evaluator, s.generations, store, resumed, on_generation)
-        bar.close()
+            until = None
+            if ended:
+                until = lambda: True  # noqa: E731
+            elif budget is not None:
+                until = lambda: finished[0] > 0 and budget.search_over()  # noqa: E731
+            result = run_search(strategy, evaluator, s.generations, store, resumed, on_generation, until)
+        bars.close()
         evaluator.close()
+        last = result.history.records[-1].generation if result.history.records else -1
+        if budget is not None and not ended and last < s.generations:
+            ended = {"reason": "budget", "after_generation": last, "seconds": round(budget.elapsed(), 3)}
+            store.end_search(ended)
+            notice.info("the budget ended the search after generation %d of %d (%s)", last, s.generations,
+                        format_duration(budget.elapsed()))
         if result.best is None:
             raise _failed(result.history.evaluations)
-        final = train_final(config, result.best.genotype, data, evaluator.device, progress)
+        final_config = config
+        workers = getattr(evaluator.executor, "workers", None)  # a cluster's run uses this machine's cores
+        if budget is not None:
+            parallel = (workers or default_workers(evaluator.device)) > 1 and evaluator.device.type == "cpu"
+            epochs, per_epoch = fit_final_epochs(config, result.best.genotype, data, budget.left(),
+                                                 parallel and s.final_patience == 0)
+            notice.info("final model: %d epoch%s (about %s each) in the %s the budget leaves", epochs,
+                        "" if epochs == 1 else "s", format_duration(per_epoch), format_duration(budget.left()))
+            final_config = config.override("search", final_epochs=epochs)
+        final = train_final(final_config, result.best.genotype, data, evaluator.device, progress, workers)
         save_final(path, final, config, data)
-        store.finish(final.metrics())
+        metrics = final.metrics()
+        if budget is not None:
+            metrics["budget"] = {"seconds": s.budget, "final_epochs": final_config.search.final_epochs,
+                                 "search_end": ended, "elapsed": round(budget.elapsed(), 3)}
+        store.finish(metrics)
         summary = write_outputs(path, store)
         report(path)
     except KeyboardInterrupt:
         raise Interrupted(path) from None
     finally:
-        bar.close()
+        bars.close()
         evaluator.close()
         store.close()
     return Run(path, summary, final.first.model)

@@ -22,6 +22,7 @@ from nas4cnn.core.errors import ConfigError, RunDirError
 from nas4cnn.core.record import Evaluation
 from nas4cnn.core.space import Genotype
 from nas4cnn.data.dataset import DataSet
+from nas4cnn.data.subset import search_subset
 from nas4cnn.final.baselines import BASELINES, comparison_rows, train_baselines
 from nas4cnn.final.training import FinalRuns, architecture, train_repeats
 from nas4cnn.nn.checkpoint import save_model
@@ -46,7 +47,8 @@ def evaluate(
         genotypes = [genotypes]
     resolved = [resolve_genotype(config.space, g) for g in genotypes]
     s = config.search
-    with EngineEvaluator(config.space, data, config.train, s.lam, s.seed, device, workers) as evaluator:
+    ranked = search_subset(data, s.subset, s.val_subset, config.data.split_seed)  # as the search ranks them
+    with EngineEvaluator(config.space, ranked, config.train, s.lam, s.seed, device, workers) as evaluator:
         return evaluator.evaluate(resolved)
 
 

@@ -59,6 +59,21 @@ def _run(args) -> int | None:
     return COMMANDS[args.command](args)
 
 
+def _show_notices(args) -> None:
+    """What the API tells on the `nas4cnn.run` logger (the values chosen from the data's size,
+    time estimates, the budget) goes to stderr as plain lines, unless --quiet."""
+    notices = logging.getLogger("nas4cnn.run")
+    notices.propagate = False
+    notices.handlers.clear()
+    if getattr(args, "quiet", False):
+        notices.setLevel(logging.WARNING)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"nas4cnn {args.command}: %(message)s"))
+    notices.addHandler(handler)
+    notices.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command `argv` (default: the program's arguments) names; its exit status: 0 done,
     1 a search that trained nothing, 2 bad input (one line on stderr), 130 interrupted (Ctrl-C
@@ -80,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    _show_notices(args)
     with sigterm_as_interrupt():
         try:
             return _run(args) or 0

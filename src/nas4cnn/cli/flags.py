@@ -114,9 +114,26 @@ def add_settings(target, keys: Iterable[str], helps: dict[str, str] | None = Non
             choices = s.check.values
         metavar = s.metavar or (None if choices is not None and key not in _REGISTRY_CHOICES else
                                 s.flag.upper().replace("-", "_"))
-        target.add_argument(f"--{s.flag}", dest=dest(s), type=s.check.type, choices=choices, metavar=metavar,
+        target.add_argument(f"--{s.flag}", dest=dest(s), type=_arg_type(s), choices=choices, metavar=metavar,
                             help=help)
     target.set_defaults(**{_GIVEN: (*given, *keys)})
+
+
+def _arg_type(setting: Setting) -> Callable:
+    """The flag's argument type: the check's; a converting check's (a duration) has its own
+    message for what it cannot read."""
+    parse = setting.check.type
+    if not hasattr(setting.check, "convert"):
+        return parse
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")  # argparse names the type in its message
+    return convert
 
 
 def setting_value(args: argparse.Namespace, key: str):

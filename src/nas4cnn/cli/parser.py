@@ -16,10 +16,12 @@ from nas4cnn.core.config import RECIPES, SETTINGS
 
 DATA = ("data.dataset", "data.data_dir", "data.download", "data.val_fraction", "data.split_seed", "data.image_size",
         "data.channels")
-RECIPE = ("train.lr", "train.scaling", "train.schedule", "train.aug_shift", "train.aug_rotate", "train.aug_scale")
+RECIPE = ("train.lr", "train.batch_size", "train.scaling", "train.schedule", "train.augment", "train.aug_shift",
+          "train.aug_rotate", "train.aug_scale")
 FINAL = ("search.final_repeats", "search.final_patience", "search.final_trainval")
 SEARCH = ("search.generations", "search.population", "train.epochs", "search.lam", "search.final_epochs",
-          "search.strategy", "search.early_stop", "search.distinct_survivors")
+          "search.strategy", "search.early_stop", "search.distinct_survivors", "search.budget", "search.subset",
+          "search.val_subset")
 DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
 WORKERS_HELP = "worker processes (default: one per core on a CPU, 1 on a GPU)"
@@ -57,7 +59,7 @@ def _search(s: argparse.ArgumentParser) -> None:
     s.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="where candidates train: this machine (default) or a Ray cluster")
     s.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (host:port) for --executor ray")
-    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument("--quiet", action="store_true", help="no progress bars and no notices")
     s.add_argument("--workers", type=int, help=WORKERS_HELP)
     add_settings(s.add_argument_group("data set"), DATA)
     _recipe(s)
@@ -69,7 +71,8 @@ def _evaluate(e: argparse.ArgumentParser) -> None:
     e.add_argument("--workers", type=int, help=WORKERS_HELP)
     e.add_argument("--genotype", action="append", required=True, metavar="G",
                    help="indices like 2,0,0,1,6 or a name like conv32k3-relu-maxpool2-fc70 (repeatable)")
-    add_settings(e, ["train.epochs", "search.lam"], helps={"train.epochs": "training epochs"})
+    add_settings(e, ["train.epochs", "search.lam", "search.subset", "search.val_subset"],
+                 helps={"train.epochs": "training epochs"})
     e.add_argument("--json", action="store_true", help="one JSON object a line")
     add_settings(e.add_argument_group("data set"), DATA)
     _recipe(e)

@@ -4,6 +4,7 @@ and raises a ConfigError naming the setting, what was expected and what was give
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,49 @@ class Quantile:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value == 0 or 0 < value < 1)
         if not ok:
             raise ConfigError(f"{name} must be 0 (off) or a quantile between 0 and 1, like 0.75; got {value!r}")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in a duration: a number of seconds, or amounts with units such as "30m", "2h",
+    "1h30m", "90s". Raises ValueError for anything else (argparse turns that into one line)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    raw = str(text).strip().lower()
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(raw)
+    if not parts or _DURATION.sub("", raw).strip():
+        raise ValueError(f"not a duration: {text!r} (expected seconds, or amounts like 30m, 2h, 1h30m, 90s)")
+    return float(sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+@dataclass(frozen=True)
+class Duration:
+    """0 (none) or a positive number of seconds; written as seconds or with units ("30m",
+    "2h"), which `convert` turns into seconds before the check."""
+
+    type: Callable = parse_duration
+
+    @staticmethod
+    def convert(value, name: str) -> float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a duration such as 30m, 2h or seconds; got {value!r}")
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a duration such as 30m, 2h, 1h30m or a number of seconds; "
+                              f"got {value!r}") from None
+
+    def __call__(self, value, name: str) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        if not ok:
+            raise ConfigError(f"{name} must be 0 (none) or a duration such as 30m, 2h or seconds; got {value!r}")
 
 
 Check = Callable[[Any, str], None]

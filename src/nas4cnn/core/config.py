@@ -19,12 +19,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from nas4cnn.core.checks import Boolean, Check, Integer, Number, OneOf, Quantile, Text
+from nas4cnn.core.checks import Boolean, Check, Duration, Integer, Number, OneOf, Quantile, Text
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import GENES, SearchSpace
 
 SCALINGS = ("none", "unit", "standardize")
 SCHEDULES = ("constant", "cosine")
+AUGMENTS = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,16 @@ class TrainConfig:
     epochs: int = _setting(8, Integer(1), "training epochs per candidate")
     lr: float = _setting(1e-2, Number(positive=True), "base learning rate")
     weight_decay: float = _setting(1e-5, Number(), "the optimiser's weight decay", flag=False)
-    batch_size: int = _setting(64, Integer(1), "images per training step", flag=False)
+    batch_size: int = _setting(0, Integer(0), "images per training step", metavar="N",
+                               zero="chosen from the data's size: 64, or 128 above 10,000 training images")
     # The names of optimisers and data sets are checked by their registries (`nas4cnn.nn.optimizers`,
     # `nas4cnn.data.sources`), above this layer, before any work (`nas4cnn.api.preparation`).
     optimizer: str = _setting("adamax", Text("an optimiser's name"), "the optimiser", flag=False)
     scaling: str = _setting("standardize", OneOf(SCALINGS), "input scaling fitted on the training images")
     schedule: str = _setting("cosine", OneOf(SCHEDULES),
                              "learning rate over training (cosine: to zero at the last step)")
+    augment: str = _setting("auto", OneOf(AUGMENTS), "augment training batches with the shifts, rotations and "
+                            "scalings below (auto: on up to 10,000 training images, off above)")
     aug_shift: float = _setting(1.0, Number(), "random shifts up to PX pixels", metavar="PX", zero="off")
     aug_rotate: float = _setting(10.0, Number(at_most=180, unit="degrees"), "random rotations up to DEG degrees",
                                  metavar="DEG", zero="off")
@@ -95,7 +99,9 @@ class SearchConfig:
     generations: int = _setting(50, Integer(0), "generations after the initial population")
     population: int = _setting(20, Integer(2), "population size mu = children per generation")
     lam: float = _setting(0.01, Number(), "weight of the size penalty", flag="lambda", file_key="lambda")
-    final_epochs: int = _setting(100, Integer(1), "most epochs to retrain the winner")
+    final_epochs: int = _setting(0, Integer(0), "most epochs to retrain the winner",
+                                 zero="chosen from the data's size: 100, fewer above 8,000 training images "
+                                      "(800,000 / images, at least 15)")
     seed: int = _setting(0, Integer(0), "run seed")
     distinct_survivors: bool = _setting(
         True, Boolean(), "the seed's exact survivor rule: copies of a genotype may fill the population",
@@ -109,6 +115,15 @@ class SearchConfig:
     early_stop: float = _setting(0.0, Quantile(), "stop a candidate's training at 1/4, 1/2 or 3/4 of its epochs "
                                                   "when its objective there is worse than quantile Q of earlier "
                                                   "candidates'; 0.75 recommended", metavar="Q", zero="off")
+    budget: float = _setting(0.0, Duration(), "bound the whole run's wall time (30m, 2h, 1h30m or seconds): the "
+                                              "search ends with the batch that crosses its share and the final "
+                                              "model's epochs fit what is left", metavar="TIME", zero="none")
+    subset: int = _setting(0, Integer(0), "rank candidates on a stratified subset of N training images; the final "
+                                          "model trains on all of them", metavar="N",
+                           zero="chosen from the data's size and the budget: all up to 2,000 images, else 2,000, "
+                                "more with a budget over 30m")
+    val_subset: int = _setting(0, Integer(0), "rank candidates on a stratified subset of N validation images",
+                               metavar="N", zero="all up to 5,000 images, else 5,000")
 
 
 @dataclass(frozen=True)
@@ -155,7 +170,7 @@ class RunConfig:
 
     def override(self, section: str, **values) -> RunConfig:
         """A copy with the given (non-None) values replaced in one section, validated."""
-        values = {k: v for k, v in values.items() if v is not None}
+        values = _convert(section, {k: v for k, v in values.items() if v is not None})
         if not values:
             return self
         new = replace(self, **{section: replace(getattr(self, section), **values)})
@@ -163,10 +178,10 @@ class RunConfig:
         return new
 
 
-# The original project's recipe (the seed's: raw inputs, constant Adamax 1e-3, no augmentation, 40 final epochs
-# on the training split), kept available exactly: `--recipe seed`.
+# The original project's recipe (the seed's: raw inputs, constant Adamax 1e-3 on batches of 64, no augmentation,
+# 40 final epochs on the training split), kept available exactly: `--recipe seed`.
 ORIGINAL_RECIPE = {
-    "train": {"lr": 1e-3, "scaling": "none", "schedule": "constant", "aug_shift": 0.0, "aug_rotate": 0.0,
+    "train": {"lr": 1e-3, "batch_size": 64, "scaling": "none", "schedule": "constant", "aug_shift": 0.0, "aug_rotate": 0.0,
               "aug_scale": 0.0},
     "search": {"final_epochs": 40, "final_patience": 0, "final_trainval": False},
 }
@@ -238,7 +253,8 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
 
     def section_values(name: str) -> dict:
         keys = file_keys[name]
-        return {keys[k]: v for k, v in raw.get(name, {}).items()}
+        values = {keys[k]: v for k, v in raw.get(name, {}).items()}
+        return values if name == "space" else _convert(name, values)
 
     if base is None:
         # A stored config from before the training recipe was a setting (no train.scaling)
@@ -253,6 +269,17 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
     )
     validate(config)
     return config
+
+
+def _convert(section: str, values: dict) -> dict:
+    """Values written in another form than the field's (a duration as "30m"), converted."""
+    out = dict(values)
+    for key, value in values.items():
+        s = SETTINGS.get(f"{section}.{key}")
+        convert = getattr(s.check, "convert", None) if s is not None else None
+        if convert is not None:
+            out[key] = convert(value, s.name)
+    return out
 
 
 def validate(config: RunConfig) -> None:

@@ -53,7 +53,9 @@ class Prepared:
     @classmethod
     def from_data(cls, data: DataSet, cfg: TrainConfig) -> Prepared:
         norm = fit_normalization(cfg.scaling, data)
-        aug = Augmentation(cfg.aug_shift, cfg.aug_rotate, cfg.aug_scale)
+        # "auto" is chosen from the data's size before training (`nas4cnn.core.defaults`); left
+        # unchosen, it is on, as for the small data sets training code is usually given.
+        aug = Augmentation() if cfg.augment == "off" else Augmentation(cfg.aug_shift, cfg.aug_rotate, cfg.aug_scale)
         return cls(normalize(data, norm), norm, aug, data.train.x if aug.active else None)
 
     def batches(self, batch_size: int, seed: int, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:

@@ -64,7 +64,8 @@ class EngineEvaluator(Evaluator):
             return
         cands = self._candidates(genotypes, params)
         runs = self.executor.run([[cands[i] for i in idx] for idx in groups],
-                                 costs=[sum(params[i] for i in idx) for idx in groups], epochs=epochs, stop=stop)
+                                 costs=[sum(params[i] for i in idx) for idx in groups], epochs=epochs, stop=stop,
+                                 on_epochs=None if self.progress is None else self.progress.advance)
         for k, res in runs:
             records = []
             for j, i in enumerate(groups[k]):

@@ -27,6 +27,7 @@ from nas4cnn.core.early_stop import StopRule, checkpoints
 from nas4cnn.core.objective import objective
 from nas4cnn.core.record import Evaluation, Status
 from nas4cnn.core.space import Genotype, SearchSpace
+from nas4cnn.searching.progress import BatchProgress
 
 Key = tuple  # (canonical genotype, epochs), plus a request number where results are not reused
 
@@ -59,6 +60,7 @@ class Evaluator:
         self.stop_rule = StopRule(early_stop, full_epochs) if early_stop and checkpoints(full_epochs) else None
         self.n_requested = 0
         self.n_trained = 0
+        self.progress: BatchProgress | None = None  # told of each batch's training (a progress display)
         self._records: dict[Key, Evaluation] = {}
         self._recovered: dict[Key, Evaluation] = {}
 
@@ -120,9 +122,13 @@ class Evaluator:
                     self._keep(batch, keys[i], self._recovered.pop(keys[i][:2]))
             else:
                 todo.append(idx)
+        if self.progress is not None and todo:
+            self.progress.start(sum(map(len, todo)), batch.epochs)
         for k, records in self._run(genotypes, params, todo, batch.epochs, stop):
             for i, e in zip(todo[k], records):
                 self._keep(batch, keys[i], e)
+            if self.progress is not None:
+                self.progress.done(records)
             yield records
         if stop is not None:
             self._add_checks(batch.made)

@@ -298,6 +298,19 @@ class RunStore:
     def _epochs(self, stored: int | None) -> int:
         return self._old[1] if stored is None else stored
 
+    def end_search(self, record: dict) -> None:
+        """Record that the search ended before its last generation, and why (a time budget):
+        a resumed run then goes on to the final model instead of searching further."""
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('search_end', ?)", (json.dumps(record),))
+        _committed()
+
+    @property
+    def search_end(self) -> dict | None:
+        """Why the search ended early (see `end_search`), or None."""
+        value = self.meta("search_end")
+        return json.loads(value) if value else None
+
     def finish(self, final_metrics: dict) -> None:
         with self.conn:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('final', ?)", (json.dumps(final_metrics),))

@@ -8,15 +8,14 @@ parallelism comes from running groups side by side.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
+import queue
 import signal
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 import torch
@@ -25,6 +24,7 @@ from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.record import Status
 from nas4cnn.data.dataset import DataSet
+from nas4cnn.final.workers import check_workers, default_workers, die_with_parent
 from nas4cnn.nn import fused
 from nas4cnn.nn.engine import train_group
 from nas4cnn.nn.groups import Candidate
@@ -56,6 +56,7 @@ class GroupResult:
     seconds: float
     curves: list[list[tuple[float, float]]] | None = None  # per candidate, per epoch: (val_nll, val_error)
     checks: list[dict[int, float]] | None = None  # per candidate: validation error at early-stop checkpoints
+    epochs_trained: int = 0  # epochs trained, summed over the candidates
 
     @staticmethod
     def concat(parts: Sequence[GroupResult]) -> GroupResult:
@@ -67,6 +68,7 @@ class GroupResult:
             seconds=sum(p.seconds for p in parts),
             curves=None if any(p.curves is None for p in parts) else [c for p in parts for c in p.curves],
             checks=None if any(p.checks is None for p in parts) else [c for p in parts for c in p.checks],
+            epochs_trained=sum(p.epochs_trained for p in parts),
         )
 
 
@@ -80,26 +82,26 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def default_workers(device: torch.device) -> int:
-    """One single-threaded worker per core on a CPU; one process driving a GPU."""
-    if device.type == "cuda":
-        return 1
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 def _is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
 
 
 def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: dict,
-              stop: dict[int, float] | None = None) -> GroupResult:
-    """Train one group (with early stopping at the checkpoint thresholds `stop`, if given). If
-    the device runs out of memory, the group is split in halves and retried; a single
-    candidate that does not fit is recorded as failed, not raised."""
+              stop: dict[int, float] | None = None, on_epochs: Callable[[int], None] | None = None) -> GroupResult:
+    """Train one group (with early stopping at the checkpoint thresholds `stop`, if given);
+    `on_epochs(n)` hears after each epoch how many candidates trained it. If the device runs
+    out of memory, the group is split in halves and retried; a single candidate that does not
+    fit is recorded as failed, not raised."""
     start = time.perf_counter()
+
+    def tell(group, members: list[int], histories) -> dict:
+        on_epochs(len(members))
+        return {}  # only told: no candidate is stopped here
+
     try:
         _, hist, failed = train_group(cands, data, job.train, job.epochs, job.seed, patch_cache=cache,
-                                      val_every_epoch=job.curves, stop=stop)
+                                      val_every_epoch=job.curves, stop=stop,
+                                      after_epoch=tell if on_epochs is not None else None)
     except RuntimeError as e:
         if not _is_oom(e):
             raise
@@ -112,8 +114,8 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
                                reason=[f"out of memory on {data.train.x.device}"], seconds=time.perf_counter() - start,
                                curves=[[]] if job.curves else None, checks=[{}] if stop is not None else None)
         half = len(cands) // 2
-        return GroupResult.concat([run_group(data, job, cands[:half], cache, stop),
-                                   run_group(data, job, cands[half:], cache, stop)])
+        return GroupResult.concat([run_group(data, job, cands[:half], cache, stop, on_epochs),
+                                   run_group(data, job, cands[half:], cache, stop, on_epochs)])
     nan = float("nan")
     status = [Status.OK if e is None else e.status for e in failed]
     measured = [s is not Status.FAILED for s in status]
@@ -125,6 +127,7 @@ def run_group(data: DataSet, job: TrainJob, cands: Sequence[Candidate], cache: d
         seconds=time.perf_counter() - start,
         curves=[[(e.val_loss, e.val_error) for e in h] for h in hist] if job.curves else None,
         checks=None if stop is None else [{e: h[e - 1].val_error for e in stop if e <= len(h)} for h in hist],
+        epochs_trained=sum(map(len, hist)),
     )
 
 
@@ -134,25 +137,18 @@ _WORKER: dict = {}
 _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _die_with_parent(parent: int) -> None:
-    """A worker must not outlive a killed parent (it would hold the parent's pipes open)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _worker_init(data: DataSet, job: TrainJob, parent: int) -> None:
-    _die_with_parent(parent)
+def _worker_init(data: DataSet, job: TrainJob, parent: int, epochs_done) -> None:
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     torch.set_num_threads(1)
-    _WORKER.update(data=data, job=job, cache={})
+    _WORKER.update(data=data, job=job, cache={}, epochs_done=epochs_done)
 
 
-def _worker_run(cands: Sequence[Candidate], epochs: int, stop: dict[int, float] | None) -> GroupResult:
+def _worker_run(cands: Sequence[Candidate], epochs: int, stop: dict[int, float] | None,
+                report: bool) -> GroupResult:
     job = _WORKER["job"]
-    return run_group(_WORKER["data"], replace(job, epochs=epochs), cands, _WORKER["cache"], stop)
+    tell = _WORKER["epochs_done"].put if report else None  # relayed to the parent's on_epochs
+    return run_group(_WORKER["data"], replace(job, epochs=epochs), cands, _WORKER["cache"], stop, tell)
 
 
 class LocalExecutor:
@@ -160,8 +156,7 @@ class LocalExecutor:
 
     def __init__(self, data: DataSet, job: TrainJob, device: str | torch.device = "cpu", workers: int | None = None):
         self.device = resolve_device(device) if isinstance(device, str) else device
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise ConfigError(f"--workers must be an integer >= 1; got {workers!r}")
+        check_workers(workers)
         self.workers = workers or default_workers(self.device)
         if self.device.type == "cuda":
             self.workers = 1  # one process keeps the GPU busy with large groups
@@ -171,17 +166,29 @@ class LocalExecutor:
             fused.library()  # built (once per machine) and loaded here, before workers fork
         self._cache: dict = {}
         self._pool: ProcessPoolExecutor | None = None
+        self._epochs_done = None  # the workers' queue of trained epochs (see `run`'s on_epochs)
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             log.info("starting %d worker processes", self.workers)
+            context = multiprocessing.get_context(_START_METHOD)
+            self._epochs_done = context.SimpleQueue()
             self._pool = ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context(_START_METHOD),
+                mp_context=context,
                 initializer=_worker_init,
-                initargs=(self.data, self.job, os.getpid()),
+                initargs=(self.data, self.job, os.getpid(), self._epochs_done),
             )
         return self._pool
+
+    def _drain(self, on_epochs: Callable[[int], None] | None) -> None:
+        """Hand the epochs the workers have reported to `on_epochs`."""
+        done = 0
+        while not self._epochs_done.empty():
+            with contextlib.suppress(queue.Empty, EOFError, OSError):
+                done += self._epochs_done.get()
+        if done and on_epochs is not None:
+            on_epochs(done)
 
     def run(
         self,
@@ -189,22 +196,30 @@ class LocalExecutor:
         costs: Sequence[float] | None = None,
         epochs: int | None = None,
         stop: dict[int, float] | None = None,
+        on_epochs: Callable[[int], None] | None = None,
     ) -> Iterator[tuple[int, GroupResult]]:
         """(group number, result) for each of `groups`, as each finishes. Costlier groups start
         first when spread over workers. `epochs` overrides the job's training epochs for this
-        call; `stop` gives early-stop thresholds."""
+        call; `stop` gives early-stop thresholds; `on_epochs(n)` is called here as n more
+        network-epochs are trained, also by the worker processes."""
         job = self.job if epochs is None else replace(self.job, epochs=epochs)
         if self.workers == 1 or len(groups) == 1:
             for i, g in enumerate(groups):
                 with single_thread(self.device):
-                    result = run_group(self.data, job, g, self._cache, stop)
+                    result = run_group(self.data, job, g, self._cache, stop, on_epochs)
                 yield i, result
         else:
             order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
             pool = self._get_pool()
-            futures = {pool.submit(_worker_run, list(groups[i]), job.epochs, stop): i for i in order}
-            for f in as_completed(futures):
-                yield futures[f], f.result()
+            report = on_epochs is not None
+            futures = {pool.submit(_worker_run, list(groups[i]), job.epochs, stop, report): i for i in order}
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.5 if report else None, return_when=FIRST_COMPLETED)
+                self._drain(on_epochs)
+                for f in sorted(finished, key=futures.get):  # finished together: in group order
+                    yield futures[f], f.result()
+            self._drain(on_epochs)
 
     def close(self) -> None:
         """Stop the workers at once (work in flight is abandoned, never half-recorded)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
 import torch
@@ -73,8 +73,10 @@ class RayExecutor:
         costs: Sequence[float] | None = None,
         epochs: int | None = None,
         stop: dict[int, float] | None = None,
+        on_epochs: Callable[[int], None] | None = None,
     ) -> Iterator[tuple[int, GroupResult]]:
-        """As `LocalExecutor.run`: (group number, result) as each group finishes."""
+        """As `LocalExecutor.run`: (group number, result) as each group finishes; `on_epochs`
+        hears of a group's epochs when it finishes."""
         job = self._job if epochs is None else replace(self._job, epochs=epochs)
         order = sorted(range(len(groups)), key=lambda i: -(costs[i] if costs else 0))
         refs = {self._task.remote(self._data, job, list(groups[i]), self._gpu, stop): i for i in order}
@@ -82,7 +84,10 @@ class RayExecutor:
         while pending:
             ready, pending = self._ray.wait(pending, num_returns=1)
             for ref in ready:
-                yield refs[ref], self._ray.get(ref)
+                result = self._ray.get(ref)
+                if on_epochs is not None:
+                    on_epochs(result.epochs_trained)
+                yield refs[ref], result
 
     def close(self) -> None:
         if self._owns and self._ray.is_initialized():
