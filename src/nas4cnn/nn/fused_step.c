@@ -6,6 +6,7 @@
  * group per core. Built and loaded by fused.py. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef void (*sgemm_fn)(const char *ta, const char *tb, const int *m, const int *n, const int *k,
@@ -40,6 +41,34 @@ static void mm(const Group *g, int ta, int tb, int M, int N, int K, const float 
     const float one = 1.0f;
     const char ca = ta ? 'T' : 'N', cb = tb ? 'T' : 'N';
     g->sgemm(&cb, &ca, &N, &M, &K, &one, B, &ldb, A, &lda, &beta, C, &ldc);
+}
+
+/* Row-major C (M x N) = A^T (A is K x M) . B (K x N) + 0, for the weight gradients, whose K (the
+ * batch's rows) is large. With few columns (N < 16) MKL's sgemm runs this shape at a tenth of
+ * its speed or less, while the transposed product B^T A is fast: then T = B^T A (N x M) is made
+ * in a scratch buffer and C is its transpose (the same sums, blocked otherwise). */
+static float *scratch;
+static int64_t scratch_size;
+
+static void mm_tn(const Group *g, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                  int ldc) {
+    if (N >= 16) {
+        mm(g, 1, 0, M, N, K, A, lda, B, ldb, 0.0f, C, ldc);
+        return;
+    }
+    const int64_t need = (int64_t)M * N;
+    if (need > scratch_size) {
+        float *grown = realloc(scratch, (size_t)need * sizeof(float));
+        if (grown == NULL) { /* keep to the slow, allocation-free way */
+            mm(g, 1, 0, M, N, K, A, lda, B, ldb, 0.0f, C, ldc);
+            return;
+        }
+        scratch = grown;
+        scratch_size = need;
+    }
+    mm(g, 1, 0, N, M, K, B, ldb, A, lda, 0.0f, scratch, M);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[(int64_t)i * ldc + j] = scratch[(int64_t)j * M + i];
 }
 
 static inline float bits2f(int32_t i) {
@@ -290,7 +319,7 @@ int nas_step(Group *g, const float *cols, int n_img, const int64_t *cidx, const 
         col_sums(d, B, NC, g->gb2 + (int64_t)p * NC);
         mm(g, 0, 1, B, L, NC, d, NC, g->w2 + (int64_t)p * L * NC, NC, 0.0f, dz1, L);
         act_bwd(act, dz1, 1.0f, g->z1 + (int64_t)p * B * L, a1, dz1, B * L);
-        mm(g, 1, 0, SF, L, B, h, SF, dz1, L, 0.0f, g->gw1 + (int64_t)p * SF * L, L);
+        mm_tn(g, SF, L, B, h, SF, dz1, L, g->gw1 + (int64_t)p * SF * L, L);
         col_sums(dz1, B, L, g->gb1 + (int64_t)p * L);
         mm(g, 0, 1, B, SF, L, dz1, L, g->w1 + (int64_t)p * SF * L, L, 0.0f, dh, SF);
         const float *y = g->y + p * kk * win, *aux = g->aux + p * kk * win;
@@ -307,7 +336,7 @@ int nas_step(Group *g, const float *cols, int n_img, const int64_t *cidx, const 
         } else {
             for (int k = 0; k < kk; k++) act_bwd(act, dh, 1.0f / kk, y + k * win, aux + k * win, dy + k * win, win);
         }
-        mm(g, 1, 0, Kc, F, kk * R, A, Kc, dy, F, 0.0f, g->gconv + p * F, PF);
+        mm_tn(g, Kc, F, kk * R, A, Kc, dy, F, g->gconv + p * F, PF);
     }
     if (g->conv_mask)
         for (int64_t i = 0; i < (int64_t)Kc * PF; i++) g->gconv[i] *= g->conv_mask[i];
