@@ -6,7 +6,11 @@ step comes to the machine's matrix-product rate.
     way (one model, a per-sample DataLoader, original_way's training code) timed for a few
     mini-batches and extrapolated to an epoch of all 54,000 training images; the engine
     (`train_group`, one candidate, one epoch) single-threaded, as the search's workers are;
-(b) reserved: the whole default search (added as `part_b(args) -> dict` in PARTS);
+(b) the whole default search with its final model, as a user runs it (`nas4cnn search
+    --dataset fashion-mnist --data-dir DIR`, no other flag, in a subprocess): wall time, peak
+    memory of its processes, test accuracy, networks trained; then the seed's way for the same
+    search, extrapolated from its measured cost per architecture-epoch on a sample of the
+    networks the search trained (it trains every requested evaluation on all images);
 (c) fidelity agreement: a sample of distinct genotypes trained with the search's recipe on
     stratified subsets of the training images and on all of them (the reference), in groups
     on worker processes; per subset size the Spearman rank correlation of the objectives
@@ -31,7 +35,10 @@ import math
 import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -259,6 +266,89 @@ def part_a(args) -> dict:
     mem = peak_memory()
     print(f"    peak memory (maxrss): {mem['self_mib']:.0f} MiB")
     return {"networks": out, "peak_memory": mem}
+
+
+class TreeMemory:
+    """Peak of the summed proportional set sizes of this process and its children, sampled
+    every `interval` seconds (rarely, so the sampling takes next to no CPU time)."""
+
+    def __init__(self, interval: float = 1.0):
+        from bench_engine import PeakMemory
+
+        self._probe = PeakMemory()
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self._probe._tree_rss())
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def part_b(args) -> dict:
+    out = Path(args.run_dir or tempfile.mkdtemp(prefix="bench-fashion-")) / "default-search"
+    cmd = [sys.executable, "-m", "nas4cnn", "search", "--dataset", "fashion-mnist", "--data-dir", args.data_dir,
+           "--out", str(out)]
+    print(f"(b) the default search, as a user runs it: nas4cnn search --dataset fashion-mnist --data-dir "
+          f"{args.data_dir} (run folder {out})")
+    with TreeMemory() as mem:
+        start = time.perf_counter()
+        run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - start
+    if run.returncode != 0:
+        print(run.stderr[-2000:])
+        raise SystemExit(f"(b) the search failed with exit status {run.returncode}")
+    notices = [line for line in run.stderr.splitlines() if line.startswith("nas4cnn search:")]
+    for line in notices:
+        print(f"    {line}")
+    summary = json.loads((out / "summary.json").read_text())
+    final = summary["final"]
+    print(f"    wall time {wall / 60:.1f} min (search {summary['seconds']['search'] / 60:.1f} min), peak memory "
+          f"{mem.peak / 2**30:.2f} GiB over its processes")
+    print(f"    winner {final['arch']} ({final['params']:,} parameters): test accuracy {1 - final['test_error']:.4f}, "
+          f"NLL {final['test_nll']:.4f}; final model {final['epochs']} epochs + {final['trainval_epochs']} on train + "
+          f"validation, {final['repeats']} repeat{'s' if final['repeats'] > 1 else ''}")
+    print(f"    {summary['n_evaluations']} evaluations requested, {summary['n_trained']} networks trained "
+          f"(on {summary['config']['search']['subset']:,} training images each), {summary['n_generations']} "
+          f"generations")
+    # The seed's way for the same search: every request trained on all images, per architecture-epoch.
+    trained = sorted({tuple(json.loads(line)["genotype"]) for line in (out / "evaluations.jsonl").open()
+                      if json.loads(line)["status"] == "ok"})
+    rng = np.random.default_rng(args.seed)
+    sample = [trained[i] for i in rng.choice(len(trained), min(args.seed_sample, len(trained)), replace=False)]
+    data = fashion(args.data_dir)
+    space = SearchSpace()
+    costs = [seed_way_epoch(space.decode(g), data, args.seed_batches, 1, args.seed)["arch_epoch_s"] for g in sample]
+    per_epoch = float(np.mean(costs))
+    epochs = summary["config"]["train"]["epochs"]
+    seed_search = per_epoch * epochs * summary["n_evaluations"]
+    winner = space.decode(tuple(final["genotype"]))
+    seed_final = RunConfig.recipe("seed").search.final_epochs * seed_way_epoch(
+        winner, data, args.seed_batches, 1, args.seed)["arch_epoch_s"]
+    print(f"    the seed's way (1 thread, {args.seed_batches} mini-batches timed per network, extrapolated): "
+          f"{per_epoch:.1f} s per architecture-epoch on average over {len(sample)} of the networks trained; the "
+          f"same search {seed_search / 3600:.1f} h ({summary['n_evaluations']} x {epochs} architecture-epochs), "
+          f"its 40-epoch final model {seed_final / 3600:.2f} h")
+    print(f"    -> {seed_search / summary['seconds']['search']:.0f}x less wall time for the search, "
+          f"{(seed_search + seed_final) / wall:.0f}x for the whole run")
+    return {"command": cmd, "wall_s": wall, "peak_memory_bytes": mem.peak, "notices": notices,
+            "summary": {k: summary[k] for k in ("best", "n_evaluations", "n_trained", "n_generations", "seconds",
+                                                  "config", "search_end")},
+            "final": {k: final[k] for k in ("arch", "genotype", "params", "epochs", "trainval_epochs", "repeats",
+                                            "test_error", "test_nll", "seconds")},
+            "test_accuracy": 1 - final["test_error"],
+            "seed_way": {"sample": [list(g) for g in sample], "arch_epoch_s": costs, "mean_arch_epoch_s": per_epoch,
+                         "search_s": seed_search, "final_s": seed_final},
+            "speedup": {"search": seed_search / summary["seconds"]["search"],
+                        "whole_run": (seed_search + seed_final) / wall}}
 
 
 def sample_genotypes(space: SearchSpace, n: int, seed: int) -> list[Genotype]:
@@ -568,7 +658,7 @@ def part_d(args) -> dict:
 
 
 # The parts, run in key order; part (b), the whole default search, is added as `part_b(args) -> dict`.
-PARTS: dict[str, Callable[[argparse.Namespace], dict]] = {"a": part_a, "c": part_c, "d": part_d}
+PARTS: dict[str, Callable[[argparse.Namespace], dict]] = {"a": part_a, "b": part_b, "c": part_c, "d": part_d}
 
 
 def int_list(text: str) -> list[int]:
@@ -591,6 +681,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="(a), (d): genotypes ('2,1,0,2,9') or names")
     p.add_argument("--seed-batches", type=int, default=20, help="(a): mini-batches of the seed's way timed")
     p.add_argument("--engine-images", type=int, default=FULL_TRAIN, help="(a): training images of the engine's epoch")
+    p.add_argument("--run-dir", help="(b): where the default search's run folder goes (default: a temporary one)")
+    p.add_argument("--seed-sample", type=int, default=6,
+                   help="(b): networks the search trained on which the seed's way is timed")
     p.add_argument("--sample", type=int, default=24, help="(c): distinct genotypes")
     p.add_argument("--subsets", type=int_list, default=[1000, 2000, 5000, 10000], help="(c): subset sizes")
     p.add_argument("--epochs", type=int, default=RunConfig().train.epochs, help="(c): epochs on a subset")
@@ -608,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in parts if s not in PARTS]
     if unknown or not parts:
         p.error(f"--parts must name some of {sorted(PARTS)}; got {args.parts!r}")
-    for name in ("seed_batches", "engine_images", "sample", "epochs", "full_train", "val_images", "workers",
+    for name in ("seed_batches", "seed_sample", "engine_images", "sample", "epochs", "full_train", "val_images", "workers",
                  "mm_size", "steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be an integer >= 1; got {getattr(args, name)}")

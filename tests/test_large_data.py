@@ -36,7 +36,7 @@ def test_digits_sizes_choose_the_values_the_settings_had():
 
 def test_large_data_is_ranked_on_subsets_and_trains_fewer_final_epochs():
     config, chosen = choose(RunConfig(), 54_000, 6_000)
-    assert (config.search.subset, config.search.val_subset) == (2_000, 5_000)
+    assert (config.search.subset, config.search.val_subset) == (2_000, 2_000)
     assert (config.train.batch_size, config.search.final_epochs, config.train.augment) == (128, 15, "off")
     assert "of 54,000 training images" in str(chosen[0])
     assert final_epochs(10_000) == 80 and final_epochs(2_000) == 100

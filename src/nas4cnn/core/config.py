@@ -123,7 +123,7 @@ class SearchConfig:
                            zero="chosen from the data's size and the budget: all up to 2,000 images, else 2,000, "
                                 "more with a budget over 30m")
     val_subset: int = _setting(0, Integer(0), "rank candidates on a stratified subset of N validation images",
-                               metavar="N", zero="all up to 5,000 images, else 5,000")
+                               metavar="N", zero="all up to 2,000 images, else 2,000")
 
 
 @dataclass(frozen=True)

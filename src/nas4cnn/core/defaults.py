@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from nas4cnn.core.config import RunConfig, setting_name
 
 SUBSET = 2_000
-VAL_SUBSET = 5_000
+VAL_SUBSET = 2_000
 BUDGET_UNIT = 1_800.0  # seconds: a budget of this length or less ranks on SUBSET images
 LARGE_DATA = 10_000
 FINAL_IMAGE_EPOCHS = 800_000
