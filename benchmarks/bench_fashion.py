@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from original_way import run_epoch_original_code  # noqa: E402
 
 from nas4cnn.core.config import DataConfig, RunConfig, TrainConfig  # noqa: E402
+from nas4cnn.core.defaults import choose  # noqa: E402
 from nas4cnn.core.objective import objective  # noqa: E402
 from nas4cnn.core.seeding import init_seed  # noqa: E402
 from nas4cnn.core.space import Architecture, Genotype, SearchSpace  # noqa: E402
@@ -112,14 +113,10 @@ def peak_memory() -> dict:
 
 
 def search_train_config(n_train: int, n_val: int) -> TrainConfig:
-    """The search's default recipe for `n_train` training images: settings left automatic (0)
-    chosen as a run would choose them (`nas4cnn.core.defaults`, where it exists)."""
-    config = RunConfig()
-    try:
-        from nas4cnn.core.defaults import choose
-    except ImportError:  # a version whose settings are all fixed
-        return config.train
-    return choose(config.override("search", subset=n_train, val_subset=n_val), n_train, n_val)[0].train
+    """The search's default recipe on a data set of `n_train` training and `n_val` validation
+    images (the whole data set's sizes, not a subset's): the settings left automatic chosen as
+    a run chooses them (`nas4cnn.core.defaults`)."""
+    return choose(RunConfig(), n_train, n_val)[0].train
 
 
 def parse_networks(space: SearchSpace, texts: Iterable[str]) -> list[Genotype]:
@@ -424,10 +421,10 @@ def part_c(args) -> dict:
           f"objective = val error + {lam} * params / {nmax:,}; validation on {n_val:,} of {len(data.val):,} images; "
           f"{args.workers} workers")
 
-    def run(n_train: int, epochs: int, seed: int) -> dict:
-        cfg = search_train_config(n_train, n_val)
-        r = train_sample(space, genotypes, search_subset(data, n_train, n_val, args.seed), cfg, epochs, nmax, lam,
-                         seed, args.workers)
+    def run(n_train: int, epochs: int, seed: int, val: int | None = None) -> dict:
+        cfg = search_train_config(len(data.train), len(data.val))  # as the search on this data set trains
+        r = train_sample(space, genotypes, search_subset(data, n_train, val or n_val, args.seed), cfg, epochs, nmax,
+                         lam, seed, args.workers)
         r.update(train_images=n_train, epochs=epochs, batch_size=cfg.batch_size)
         return r
 
@@ -439,7 +436,7 @@ def part_c(args) -> dict:
                 "val_error": [None if not np.isfinite(v) else float(v) for v in r["val_error"]],
                 "failed": int((~np.isfinite(r["objective"])).sum())}
 
-    ref = run(full, ref_epochs, args.seed)
+    ref = run(full, ref_epochs, args.seed, val=len(data.val))  # the full-data score: every validation image
     what = "all" if full == len(data.train) else f"a stratified {full:,} of {len(data.train):,}"
     print(f"    reference: {what} training images, {epochs_text(ref_epochs)}, batches of {ref['batch_size']}: "
           f"{ref['seconds']:.1f} s ({ref['groups']} groups), mean val error {np.nanmean(ref['val_error']):.4f}, "
@@ -691,7 +688,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full-train", type=int, default=FULL_TRAIN, help="(c): training images of the reference")
     p.add_argument("--repeat-reference", action="store_true",
                    help="(c): train the reference again with another run seed: the agreement's noise floor")
-    p.add_argument("--val-images", type=int, default=6000, help="(c), (d): validation images")
+    p.add_argument("--val-images", type=int, default=2000,
+                   help="(c): validation images of the subsets (the reference uses all); (d): of the validation pass")
     p.add_argument("--workers", type=int, default=2, help="(c): worker processes")
     p.add_argument("--mm-size", type=int, default=2048, help="(d): side of the square matrices")
     p.add_argument("--batch-sizes", type=int_list, default=[64, 256], help="(d)")

@@ -32,7 +32,7 @@ class TableExecutor:
         self.by_name = {table.space.name(g): n for n, g in enumerate(table.genotypes)}
         self.groups: list[list[str]] = []  # the networks of every group run, in order
 
-    def run(self, groups, costs=None, epochs=None, stop=None):
+    def run(self, groups, costs=None, epochs=None, stop=None, on_epochs=None):
         from nas4cnn.core.early_stop import checkpoints
 
         for k, group in enumerate(groups):
@@ -52,6 +52,8 @@ class TableExecutor:
                 status.append(Status.OK if trained == epochs else Status.STOPPED)
                 reason.append(None if trained == epochs else f"stopped after epoch {trained}")
                 checks.append(seen)
+            if on_epochs is not None:
+                on_epochs(sum(1 if s is Status.OK else 0 for s in status) * epochs)
             yield k, GroupResult(val_nll=nlls, val_error=errs, status=status, reason=reason,
                                  seconds=0.01 * len(group), checks=checks if stop is not None else None)
 

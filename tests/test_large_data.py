@@ -205,3 +205,27 @@ def test_the_search_tells_what_it_chose_on_large_data(tmp_path, caplog, monkeypa
     assert "search.subset" not in text  # given, not chosen
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["config"]["search"]["val_subset"] == 30
+
+
+# --- the patch cache's bound
+
+def test_the_patch_cache_drops_old_layouts_beyond_its_bound_and_results_stay(monkeypatch):
+    from nas4cnn.core.config import TrainConfig
+    from nas4cnn.core.space import SearchSpace
+    from nas4cnn.nn import engine
+    from nas4cnn.nn.groups import Candidate
+
+    data = make_dataset()
+    space = SearchSpace()
+    cfg = TrainConfig(batch_size=16, augment="off")
+    archs = [space.decode(g) for g in ((0, 0, 0, 1, 2), (0, 1, 0, 1, 2), (0, 0, 0, 2, 2), (0, 0, 0, 1, 3))]
+
+    def run(cache):
+        return [engine.train_group([Candidate(a, 1)], data, cfg, 1, 0, patch_cache=cache)[1][0][-1] for a in archs]
+
+    unbounded = run({})
+    layouts = lambda c: [k for k in c if isinstance(k, tuple)]  # noqa: E731
+    bounded: dict = {}
+    monkeypatch.setattr(engine, "PATCH_CACHE_TOTAL", 1)  # any layout is over the bound: one is kept
+    assert run(bounded) == unbounded
+    assert len(layouts(bounded)) == 1 and engine._cached_bytes(bounded[layouts(bounded)[0]]) > 1

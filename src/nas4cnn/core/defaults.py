@@ -26,9 +26,9 @@ On the seed's digits every rule gives the value the settings had before they wer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from nas4cnn.core.config import RunConfig, setting_name
+from nas4cnn.core.config import RunConfig, TrainConfig, setting_name
 
 SUBSET = 2_000
 VAL_SUBSET = 2_000
@@ -82,19 +82,27 @@ def choose(config: RunConfig, n_train: int, n_val: int) -> tuple[RunConfig, list
         search["val_subset"] = min(n_val, VAL_SUBSET)
         why = "all validation images" if search["val_subset"] == n_val else f"of {n_val:,} validation images"
         chosen.append(Choice(setting_name("search", "val_subset"), search["val_subset"], why))
-    large = n_train > LARGE_DATA
-    if t.batch_size == 0:
-        train["batch_size"] = 128 if large else 64
-        chosen.append(Choice(setting_name("train", "batch_size"), train["batch_size"],
-                             f"{n_train:,} training images"))
-    if t.augment == "auto":
-        train["augment"] = "off" if large else "on"
-        chosen.append(Choice(setting_name("train", "augment"), train["augment"], f"{n_train:,} training images"))
+    settled = settle(t, n_train)
+    for key in ("batch_size", "augment"):
+        if getattr(settled, key) != getattr(t, key):
+            train[key] = getattr(settled, key)
+            chosen.append(Choice(setting_name("train", key), train[key], f"{n_train:,} training images"))
     if s.final_epochs == 0:
         search["final_epochs"] = final_epochs(n_train)
         chosen.append(Choice(setting_name("search", "final_epochs"), search["final_epochs"],
                              f"{n_train:,} training images"))
     return config.override("search", **search).override("train", **train), chosen
+
+
+def settle(cfg: TrainConfig, n_train: int) -> TrainConfig:
+    """A training recipe with its automatic settings chosen for `n_train` training images, for
+    code that trains without a prepared run config (a run's config has them chosen already,
+    from the whole data set's size: `choose`)."""
+    if cfg.batch_size and cfg.augment != "auto":
+        return cfg
+    large = n_train > LARGE_DATA
+    return replace(cfg, batch_size=cfg.batch_size or (128 if large else 64),
+                   augment=("off" if large else "on") if cfg.augment == "auto" else cfg.augment)
 
 
 def is_chosen(config: RunConfig) -> bool:

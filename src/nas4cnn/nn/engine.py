@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.defaults import settle
 from nas4cnn.core.record import Status
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.groups import Candidate
@@ -39,6 +40,28 @@ class Ended:
 
 # after_epoch(group, members, histories) -> {candidate: reason} of the candidates to stop now
 AfterEpoch = Callable[[StackedGroup, list[int], list[list[EpochStats]]], Mapping[int, str]]
+
+
+# Unfolded patches a patch cache keeps, over all its layouts: beyond this the least recently
+# used layout is dropped (and unfolded again when a group needs it). Two layouts of a 2,000-
+# image search subset fit; a worker per core then stays well inside a few GB.
+PATCH_CACHE_TOTAL = 512 * 2**20
+
+
+def _cached_bytes(entry) -> int:
+    return sum(p.data.nbytes for p in entry if isinstance(p, Patches))
+
+
+def _make_room(cache: dict) -> None:
+    """Drop the least recently used patch layouts until at most PATCH_CACHE_TOTAL bytes remain
+    with room for one more (the cache's other entries, the prepared data, stay)."""
+    layouts = [k for k in cache if isinstance(k, tuple)]
+    total = sum(_cached_bytes(cache[k]) for k in layouts)
+    share = max((_cached_bytes(cache[k]) for k in layouts), default=0)
+    for k in layouts:  # oldest first: a dict keeps insertion order, and a used layout moves to the end
+        if total + share <= PATCH_CACHE_TOTAL:
+            break
+        total -= _cached_bytes(cache.pop(k))
 
 
 def train_group(
@@ -72,6 +95,7 @@ def train_group(
     reason, stop there (status STOPPED) and leave the group, as at an early-stop checkpoint."""
     if stop and not track_val:
         raise ValueError("train_group: early-stop checkpoints need validation (track_val=True)")
+    cfg = settle(cfg, len(data.train))
     cache = patch_cache if patch_cache is not None else {}
     if "prepared" not in cache:
         ready = Prepared.from_data(data, cfg)
@@ -85,7 +109,10 @@ def train_group(
     models = [build_model(c.arch, shape, nc, seed=c.init_seed) for c in candidates]
     group = StackedGroup([c.arch for c in candidates], models, shape, nc, device)
     key = group.patch_key()
-    if key not in cache:
+    if key in cache:
+        cache[key] = cache.pop(key)  # the most recently used layout is kept longest
+    else:
+        _make_room(cache)
         # Augmented batches are new images every step: their patches are cut per batch.
         cache[key] = (group.patches(data.train.x, lazy=True if prepared.raw_train is not None else None),
                       group.patches(data.val.x) if track_val else None)

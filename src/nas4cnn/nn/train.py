@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.defaults import settle
 from nas4cnn.core.seeding import DATA_ORDER, derive_seed
 from nas4cnn.data.augment import Augmentation
 from nas4cnn.data.dataset import DataSet, Split
@@ -52,9 +53,8 @@ class Prepared:
 
     @classmethod
     def from_data(cls, data: DataSet, cfg: TrainConfig) -> Prepared:
+        cfg = settle(cfg, len(data.train))
         norm = fit_normalization(cfg.scaling, data)
-        # "auto" is chosen from the data's size before training (`nas4cnn.core.defaults`); left
-        # unchosen, it is on, as for the small data sets training code is usually given.
         aug = Augmentation() if cfg.augment == "off" else Augmentation(cfg.aug_shift, cfg.aug_rotate, cfg.aug_scale)
         return cls(normalize(data, norm), norm, aug, data.train.x if aug.active else None)
 
@@ -105,6 +105,7 @@ def train_model(
     `stop`, given the history after an epoch, ends training early when it returns True."""
     prepared = data if isinstance(data, Prepared) else Prepared.from_data(data, cfg)
     data = prepared.data
+    cfg = settle(cfg, len(data.train))
     device = next(model.parameters()).device
     opt = make_optimizer(model.parameters(), cfg)
     x, y = data.train.x, data.train.y
