@@ -24,7 +24,7 @@ from nas4cnn.api.progress import SearchProgress
 from nas4cnn.api.training import save_final, train_final
 from nas4cnn.core import rundir
 from nas4cnn.core.config import RunConfig, config_from_dict
-from nas4cnn.core.defaults import choose
+from nas4cnn.core.defaults import SUBSET, choose
 from nas4cnn.core.errors import ConfigError, RunDirError
 from nas4cnn.core.record import Evaluation, Status
 from nas4cnn.core.seeding import STRATEGY, derive_seed
@@ -181,6 +181,10 @@ def _search_and_finish(path: Path, store: RunStore, config: RunConfig, data: Dat
     model (its epochs fitted to what the budget leaves) and the outputs."""
     log.info("run directory: %s", path)
     s = config.search
+    workers = getattr(evaluator.executor, "workers", None)
+    if workers and len(data.train) > SUBSET:  # told with the settings chosen from the data's size
+        notice.info("training on %d worker process%s (one single-threaded per core unless --workers)", workers,
+                    "" if workers == 1 else "es")
     budget = None
     if s.budget:
         budget = Budget(s.budget, spent=resumed.history.seconds if resumed else 0.0)
@@ -217,8 +221,7 @@ def _search_and_finish(path: Path, store: RunStore, config: RunConfig, data: Dat
                         format_duration(budget.elapsed()))
         if result.best is None:
             raise _failed(result.history.evaluations)
-        final_config = config
-        workers = getattr(evaluator.executor, "workers", None)  # a cluster's run uses this machine's cores
+        final_config = config  # (a cluster's run trains its final model on this machine's cores)
         if budget is not None:
             parallel = (workers or default_workers(evaluator.device)) > 1 and evaluator.device.type == "cpu"
             epochs, per_epoch = fit_final_epochs(config, result.best.genotype, data, budget.left(),
