@@ -242,7 +242,7 @@ def part_a(args) -> dict:
         f", extrapolated from {args.engine_images:,} training images")
     print(f"    engine    : train_group, one candidate, 1 epoch, single-threaded{extra}, its data cache filled "
           f"as in a search; 'seed recipe' is the seed's training (the same work), 'search recipe' the search's "
-          f"default (augmented, batches of {search_recipe.batch_size})")
+          f"default (augmentation {search_recipe.augment}, batches of {search_recipe.batch_size})")
     out = []
     for g in parse_networks(space, args.networks):
         arch = space.decode(g)
