@@ -94,16 +94,19 @@ class PeakMemory:
         self._thread.join()
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown CPU" where it cannot be read)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, torch {torch.__version__}"
+    return "unknown CPU"
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, {cpu_name()}, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 # Both sides train the seed's way (its recipe: raw inputs, constant Adamax 1e-3, no
