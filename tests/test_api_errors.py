@@ -120,7 +120,7 @@ def test_the_cpu_step_is_recorded_and_a_resume_with_the_other_one_is_warned_abou
     data = make_dataset()
     out = tmp_path / "run"
     run = api.search(TINY, out=out, data=data, device="cpu", workers=1)
-    assert run.summary["execution"] == {"device": "cpu", "cpu_step": "fused"}
+    assert run.summary["execution"] == {"device": "cpu", "cpu_step": "fused", "workers": 1}
     db = sqlite3.connect(out / "run.db")
     db.execute("UPDATE meta SET value = 'running' WHERE key = 'status'")
     db.commit()
