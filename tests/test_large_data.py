@@ -229,3 +229,24 @@ def test_the_patch_cache_drops_old_layouts_beyond_its_bound_and_results_stay(mon
     monkeypatch.setattr(engine, "PATCH_CACHE_TOTAL", 1)  # any layout is over the bound: one is kept
     assert run(bounded) == unbounded
     assert len(layouts(bounded)) == 1 and engine._cached_bytes(bounded[layouts(bounded)[0]]) > 1
+
+
+def test_a_long_search_without_a_budget_says_so_after_its_first_batch(caplog):
+    from nas4cnn.api.progress import SearchProgress
+    from nas4cnn.searching.history import Generation
+
+    bars = SearchProgress(50, 0, 20, 2000, None, enabled=False)
+    record = Generation(generation=0, genotypes=[], epochs=8, global_best=0.2, local_best=0.2, best_genotype=None,
+                        best_arch=None, strategy_state={}, seconds=60.0)
+    with caplog.at_level("INFO", logger="nas4cnn.run"):
+        bars.generation(record, trained=20)
+    bars.close()
+    text = " ".join(r.getMessage() for r in caplog.records if r.name == "nas4cnn.run")
+    assert "generation 0 took 1m00s" in text and "up to 50m00s" in text and "--budget" in text
+    caplog.clear()
+    quick = SearchProgress(50, 0, 20, 2000, None, enabled=False)
+    with caplog.at_level("INFO", logger="nas4cnn.run"):
+        quick.generation(Generation(generation=0, genotypes=[], epochs=8, global_best=0.2, local_best=0.2,
+                                    best_genotype=None, best_arch=None, strategy_state={}, seconds=1.0), trained=20)
+    quick.close()
+    assert not caplog.records  # a short search says nothing

@@ -59,6 +59,18 @@ def _run(args) -> int | None:
     return COMMANDS[args.command](args)
 
 
+class _Notices(logging.Handler):
+    """Notices as whole lines on stderr, above the progress bars rather than inside them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm  # here: the bars exist only once work runs
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
 def _show_notices(args) -> None:
     """What the API tells on the `nas4cnn.run` logger (the values chosen from the data's size,
     time estimates, the budget) goes to stderr as plain lines, unless --quiet."""
@@ -68,7 +80,7 @@ def _show_notices(args) -> None:
     if getattr(args, "quiet", False):
         notices.setLevel(logging.WARNING)
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Notices()
     handler.setFormatter(logging.Formatter(f"nas4cnn {args.command}: %(message)s"))
     notices.addHandler(handler)
     notices.setLevel(logging.INFO)
