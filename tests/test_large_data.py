@@ -12,7 +12,7 @@ from nas4cnn import api
 from nas4cnn.cli import main
 from nas4cnn.core.checks import parse_duration
 from nas4cnn.core.config import RunConfig, config_from_dict
-from nas4cnn.core.defaults import choose, final_epochs, is_chosen
+from nas4cnn.core.defaults import choose, final_epochs
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.data.subset import search_subset, subset_indices, subset_split
 from nas4cnn.searching.engine_evaluator import EngineEvaluator
@@ -31,7 +31,10 @@ def test_digits_sizes_choose_the_values_the_settings_had():
     assert (config.train.batch_size, config.search.final_epochs, config.train.augment) == (64, 100, "on")
     assert {c.setting.split(" ")[0] for c in chosen} == {"search.subset", "search.val_subset", "train.batch_size",
                                                          "train.augment", "search.final_epochs"}
-    assert is_chosen(config) and not is_chosen(RunConfig())
+    automatic = lambda c: (c.search.subset, c.search.val_subset, c.search.final_epochs, c.train.batch_size,  # noqa: E731
+                           c.train.augment)
+    assert 0 not in automatic(config) and "auto" not in automatic(config)
+    assert 0 in automatic(RunConfig()) and "auto" in automatic(RunConfig())
 
 
 def test_large_data_is_ranked_on_subsets_and_trains_fewer_final_epochs():
@@ -235,7 +238,7 @@ def test_a_long_search_without_a_budget_says_so_after_its_first_batch(caplog):
     from nas4cnn.api.progress import SearchProgress
     from nas4cnn.searching.history import Generation
 
-    bars = SearchProgress(50, 0, 20, 2000, None, enabled=False)
+    bars = SearchProgress(50, 0, 2000, None, enabled=False)
     record = Generation(generation=0, genotypes=[], epochs=8, global_best=0.2, local_best=0.2, best_genotype=None,
                         best_arch=None, strategy_state={}, seconds=60.0)
     with caplog.at_level("INFO", logger="nas4cnn.run"):
@@ -244,7 +247,7 @@ def test_a_long_search_without_a_budget_says_so_after_its_first_batch(caplog):
     text = " ".join(r.getMessage() for r in caplog.records if r.name == "nas4cnn.run")
     assert "generation 0 took 1m00s" in text and "up to 50m00s" in text and "--budget" in text
     caplog.clear()
-    quick = SearchProgress(50, 0, 20, 2000, None, enabled=False)
+    quick = SearchProgress(50, 0, 2000, None, enabled=False)
     with caplog.at_level("INFO", logger="nas4cnn.run"):
         quick.generation(Generation(generation=0, genotypes=[], epochs=8, global_best=0.2, local_best=0.2,
                                     best_genotype=None, best_arch=None, strategy_state={}, seconds=1.0), trained=20)

@@ -21,9 +21,9 @@ class SearchProgress:
     """Bars for a search of `generations` + 1 batches (from `first` on, for a resumed run), on
     `images` training images per network-epoch; a `BatchProgress` for the evaluator."""
 
-    def __init__(self, generations: int, first: int, population: int, images: int, budget: Budget | None,
+    def __init__(self, generations: int, first: int, images: int, budget: Budget | None,
                  enabled: bool):
-        self.total, self.first, self.population, self.images = generations + 1, first, population, images
+        self.total, self.first, self.images = generations + 1, first, images
         self.budget, self.enabled = budget, enabled
         self.started = time.monotonic()
         self.best = math.inf

@@ -191,8 +191,8 @@ def _search_and_finish(path: Path, store: RunStore, config: RunConfig, data: Dat
         notice.info("budget %s: the search gets %s, the final model what is left", format_duration(s.budget),
                     format_duration(budget.search_share))
     ended = store.search_end  # a resumed run whose budget had ended its search: on to the final model
-    bars = SearchProgress(s.generations, resumed.generation if resumed else 0, s.population,
-                          min(s.subset, len(data.train)), budget, progress)
+    bars = SearchProgress(s.generations, resumed.generation if resumed else 0, min(s.subset, len(data.train)),
+                          budget, progress)
     evaluator.progress = bars
     finished = [len(resumed.history.records) if resumed else 0]  # generations done: the first always runs
     try:

@@ -103,10 +103,3 @@ def settle(cfg: TrainConfig, n_train: int) -> TrainConfig:
     large = n_train > LARGE_DATA
     return replace(cfg, batch_size=cfg.batch_size or (128 if large else 64),
                    augment=("off" if large else "on") if cfg.augment == "auto" else cfg.augment)
-
-
-def is_chosen(config: RunConfig) -> bool:
-    """Whether every automatic setting has its value (none is left at 0)."""
-    s = config.search
-    return config.train.augment != "auto" and all(
-        v != 0 for v in (s.subset, s.val_subset, s.final_epochs, config.train.batch_size))
