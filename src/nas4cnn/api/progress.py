@@ -17,34 +17,31 @@ from nas4cnn.searching.history import Generation
 LONG = 15 * 60  # seconds: a search estimated to take longer is told so after its first batch
 
 
-class SearchProgress:
-    """Bars for a search of `generations` + 1 batches (from `first` on, for a resumed run), on
-    `images` training images per network-epoch; a `BatchProgress` for the evaluator."""
+class BatchBar:
+    """A bar inside one batch's training: network-epochs done, networks finished, images per
+    second and the best objective so far; a `BatchProgress` for an evaluator. Each `start`
+    opens a new bar (closing the last); `images` is the training images of a network-epoch."""
 
-    def __init__(self, generations: int, first: int, images: int, budget: Budget | None,
-                 enabled: bool):
-        self.total, self.first, self.images = generations + 1, first, images
-        self.budget, self.enabled = budget, enabled
-        self.started = time.monotonic()
+    def __init__(self, images: int, enabled: bool, desc: str = "  batch", leave: bool = False):
+        self.images, self.enabled, self.desc, self.leave = images, enabled, desc, leave
         self.best = math.inf
-        self.gen = tqdm(total=self.total, initial=first, desc="search", unit="gen", disable=not enabled,
-                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} gen [{elapsed}<{remaining}{postfix}]")
-        self.batch: tqdm | None = None
-        self._batch_start = 0.0
+        self.bar: tqdm | None = None
+        self._start = 0.0
         self._networks = self._done = 0
 
-    # BatchProgress: the current batch's training
     def start(self, networks: int, epochs: int) -> None:
-        self._close_batch()
+        self.close()
         self._networks, self._done = networks, 0
-        self._batch_start = time.monotonic()
-        self.batch = tqdm(total=networks * epochs, desc="  batch", unit="epoch", leave=False, disable=not self.enabled,
-                          bar_format="{desc}: {bar} {n_fmt}/{total_fmt} network-epochs{postfix}")
+        self._start = time.monotonic()
+        self.bar = tqdm(total=networks * epochs, desc=self.desc, unit="epoch", leave=self.leave,
+                        disable=not self.enabled,
+                        bar_format="{desc}: {bar} {n_fmt}/{total_fmt} network-epochs [{elapsed}<{remaining}"
+                                   "{postfix}]")
         self._postfix()
 
     def advance(self, network_epochs: int) -> None:
-        if self.batch is not None:
-            self.batch.update(min(network_epochs, self.batch.total - self.batch.n))
+        if self.bar is not None:
+            self.bar.update(min(network_epochs, self.bar.total - self.bar.n))
             self._postfix()
 
     def done(self, records: list[Evaluation]) -> None:
@@ -54,21 +51,35 @@ class SearchProgress:
         self._postfix()
 
     def _postfix(self) -> None:
-        if self.batch is None:
+        if self.bar is None:
             return
-        seconds = max(time.monotonic() - self._batch_start, 1e-9)
-        rate = self.batch.n * self.images / seconds
+        seconds = max(time.monotonic() - self._start, 1e-9)
+        rate = self.bar.n * self.images / seconds
         best = f", best {self.best:.4f}" if math.isfinite(self.best) else ""
-        self.batch.set_postfix_str(f"networks {self._done}/{self._networks}, {rate:,.0f} img/s{best}", refresh=False)
+        self.bar.set_postfix_str(f"networks {self._done}/{self._networks}, {rate:,.0f} img/s{best}", refresh=False)
 
-    def _close_batch(self) -> None:
-        if self.batch is not None:
-            self.batch.close()
-            self.batch = None
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class SearchProgress(BatchBar):
+    """Bars for a search of `generations` + 1 batches (from `first` on, for a resumed run), on
+    `images` training images per network-epoch: the generations' bar and, inside it, the
+    current batch's (`BatchBar`); a `BatchProgress` for the evaluator."""
+
+    def __init__(self, generations: int, first: int, images: int, budget: Budget | None,
+                 enabled: bool):
+        super().__init__(images, enabled)
+        self.total, self.first = generations + 1, first
+        self.budget = budget
+        self.gen = tqdm(total=self.total, initial=first, desc="search", unit="gen", disable=not enabled,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} gen [{elapsed}<{remaining}{postfix}]")
 
     # the loop's generations
     def generation(self, record: Generation, trained: int) -> None:
-        self._close_batch()
+        super().close()
         self.best = min(self.best, record.global_best)
         postfix = {"best": f"{record.global_best:.4f}", "trained": trained}
         if self.budget is not None:
@@ -90,5 +101,5 @@ class SearchProgress:
                         record.generation, format_duration(record.seconds), left, format_duration(upper))
 
     def close(self) -> None:
-        self._close_batch()
+        super().close()
         self.gen.close()
