@@ -21,6 +21,7 @@ from nas4cnn.api.preparation import (
     run_info,
 )
 from nas4cnn.api.progress import SearchProgress
+from nas4cnn.api.shortlist import Shortlist, run_shortlist
 from nas4cnn.api.training import save_final, train_final
 from nas4cnn.core import rundir
 from nas4cnn.core.config import RunConfig, config_from_dict
@@ -221,15 +222,24 @@ def _search_and_finish(path: Path, store: RunStore, config: RunConfig, data: Dat
                         format_duration(budget.elapsed()))
         if result.best is None:
             raise _failed(result.history.evaluations)
+        winner = result.best.genotype
+        listed = Shortlist.from_dict(store.shortlist) if store.shortlist else None
+        if listed is None and s.shortlist > 1:
+            listed = run_shortlist(config, data, result.history, store.info["ranked_on"], evaluator.device,
+                                   workers or default_workers(evaluator.device), budget, progress)
+            if listed is not None:
+                store.record_shortlist(listed.to_dict())
+        if listed is not None:
+            winner = listed.winner.genotype
         final_config = config  # (a cluster's run trains its final model on this machine's cores)
         if budget is not None:
             parallel = (workers or default_workers(evaluator.device)) > 1 and evaluator.device.type == "cpu"
-            epochs, per_epoch = fit_final_epochs(config, result.best.genotype, data, budget.left(),
+            epochs, per_epoch = fit_final_epochs(config, winner, data, budget.left(),
                                                  parallel and s.final_patience == 0)
             notice.info("final model: %d epoch%s (about %s each) in the %s the budget leaves", epochs,
                         "" if epochs == 1 else "s", format_duration(per_epoch), format_duration(budget.left()))
             final_config = config.override("search", final_epochs=epochs)
-        final = train_final(final_config, result.best.genotype, data, evaluator.device, progress, workers)
+        final = train_final(final_config, winner, data, evaluator.device, progress, workers)
         save_final(path, final, config, data)
         metrics = final.metrics()
         if budget is not None:

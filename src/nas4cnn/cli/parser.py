@@ -21,7 +21,7 @@ RECIPE = ("train.lr", "train.batch_size", "train.scaling", "train.schedule", "tr
 FINAL = ("search.final_repeats", "search.final_patience", "search.final_trainval")
 SEARCH = ("search.generations", "search.population", "train.epochs", "search.lam", "search.final_epochs",
           "search.strategy", "search.early_stop", "search.distinct_survivors", "search.budget", "search.subset",
-          "search.val_subset")
+          "search.val_subset", "search.shortlist")
 DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
 WORKERS_HELP = "worker processes (default: one per core on a CPU, 1 on a GPU)"

@@ -124,6 +124,10 @@ class SearchConfig:
                                 "more with a budget over 30m")
     val_subset: int = _setting(0, Integer(0), "rank candidates on a stratified subset of N validation images",
                                metavar="N", zero="all up to 2,000 images, else 2,000")
+    shortlist: int = _setting(1, Integer(1), "train the search's K best networks again on all training images "
+                                             "(the search's epochs, ranked on all validation images) and take "
+                                             "the best of them as the final model; 1: the search's best as it is",
+                              metavar="K")
 
 
 @dataclass(frozen=True)

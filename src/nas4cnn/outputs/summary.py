@@ -61,6 +61,7 @@ def build_summary(store: RunStore, read: tuple[list[Evaluation], History] | None
         "local_best": [_finite(r.local_best) for r in history.records],
         "n_generations": len(history.records),
         "search_end": store.search_end,  # why the search ended before its last generation (a budget), or None
+        "shortlist": store.shortlist,  # the best networks trained again on all the data, or None
         "n_evaluations": len(history.evaluations),
         "n_trained": sum(1 for e in evaluations if e.trained),
         "n_failed": count(Status.FAILED),

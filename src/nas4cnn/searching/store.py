@@ -311,6 +311,19 @@ class RunStore:
         value = self.meta("search_end")
         return json.loads(value) if value else None
 
+    def record_shortlist(self, record: dict) -> None:
+        """Record the shortlist's networks, trained on all the data, and its winner (see
+        `nas4cnn.api.shortlist`): a resumed run then goes straight on to the final model."""
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('shortlist', ?)", (json.dumps(record),))
+        _committed()
+
+    @property
+    def shortlist(self) -> dict | None:
+        """The shortlist's record (see `record_shortlist`), or None."""
+        value = self.meta("shortlist")
+        return json.loads(value) if value else None
+
     def finish(self, final_metrics: dict) -> None:
         with self.conn:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('final', ?)", (json.dumps(final_metrics),))

@@ -63,6 +63,10 @@ def render(summary: dict, rows: list[dict], names: Sequence[str], run_dir: Path 
         section("Objective progression", sections.progression(summary)),
         section("Evaluated architectures", sections.scatter(summary, nets)),
         section(f"Top {sections.TOP} architectures by objective", sections.top(nets)),
+    ]
+    if summary.get("shortlist"):
+        body.append(section("Shortlist", sections.shortlist(summary["shortlist"])))
+    body += [
         section("Final model", sections.final_model(final, names) if final else
                 '<p class="note">No final model: the run stopped before retraining its winner.</p>'),
     ]

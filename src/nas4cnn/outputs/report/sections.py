@@ -51,6 +51,8 @@ def overview(summary: dict, run_dir: Path | None) -> str:
     sizes = ds.get("sizes") or {}
     items = [
         ("chosen architecture" if final else "best architecture so far", best.get("arch", "—")),
+        *([("final architecture (shortlist)", final.get("arch", "—"))]
+          if final and final.get("arch") != best.get("arch") else []),
         ("genotype", genotype(best.get("genotype"))),
         ("parameters", integer(best.get("params"))),
         ("objective", num(best.get("objective"))),
@@ -132,6 +134,21 @@ def top(nets: list[dict]) -> str:
             for k, r in enumerate(nets[:TOP], 1)]
     return table(("rank", "architecture", "genotype", "parameters", "val error", "val NLL", "objective",
                   "generation"), rows, num=(0, 3, 4, 5, 6, 7), cls="top")
+
+
+def shortlist(listed: dict) -> str:
+    """The search's best networks trained again on all the data; the final model's starred."""
+    on = listed.get("ranked_on") or {}
+    winner = tuple((listed.get("winner") or {}).get("genotype") or ())
+    rows = [(str(k), n["arch"] + (" ★" if tuple(n["genotype"]) == winner else ""), genotype(n.get("genotype")),
+             integer(n["params"]), num(n.get("val_error")), num(n.get("val_nll")), num(n.get("objective")),
+             secs(n.get("seconds")))
+            for k, n in enumerate(listed.get("networks") or [], 1)]
+    text = (f'<p>The search\'s {len(rows)} best networks, trained again for {listed.get("epochs")} epochs on all '
+            f'{integer(on.get("train"))} training images and ranked on all {integer(on.get("val"))} validation '
+            'images; the best (★) is the final model\'s architecture.</p>')
+    return text + table(("rank", "architecture", "genotype", "parameters", "val error", "val NLL", "objective",
+                         "seconds"), rows, num=(0, 3, 4, 5, 6, 7), cls="top")
 
 
 def final_model(final: dict, names: Sequence[str]) -> str:
