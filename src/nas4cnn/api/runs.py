@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nas4cnn.api.preparation import prepare
 from nas4cnn.core.config import RunConfig, config_from_dict
+from nas4cnn.core.spaces import describe
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.model import max_params
 from nas4cnn.outputs.report import report
@@ -38,8 +39,7 @@ def rebuild(run_dir: str | Path) -> dict:
 def space_info(config: RunConfig | None = None, data: DataSet | None = None) -> dict:
     config, data = prepare(config, data)
     return {
-        "genes": config.space.to_dict(),
-        "size": config.space.size,
+        **describe(config.space),
         "dataset": data.name,
         "input_shape": list(data.input_shape),
         "num_classes": data.num_classes,

@@ -5,9 +5,9 @@ Where the search ranks candidates on subsets (large data), the networks at the t
 ranking are apart by less than the subsets' noise: on Fashion-MNIST the five best of a
 default search differ by 0.004 in validation error on 2,000 images, whose standard error
 is 0.008. With `--shortlist K` (off by default: on that search the six best, trained on all
-the data, kept the search's best on top, for 6.5 minutes of training), the shortlist trains the `search.shortlist` best distinct networks of the search
-for the search's epochs on every training image, ranks them by the same objective on every
-validation image, and hands the best to the final model. Its networks train as one batch
+the data, kept the search's best on top, for 6 minutes of training) the search's K best
+distinct networks are trained for the search's epochs on every training image, ranked by
+the same objective on every validation image, and the best goes to the final model. Its networks train as one batch
 on the batched engine, on this machine's workers (as the final model does, also for a
 cluster's run), with the seeds the search used, so the result is the same whatever the
 number of workers.

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from nas4cnn.core.checks import Boolean, OneOf
 from nas4cnn.core.config import RECIPE_VALUES, SETTINGS, RunConfig, Setting, load_config
+from nas4cnn.core.spaces import load_space
 
 _GIVEN = "_settings"  # the namespace attribute listing the settings a command's parser takes
 
@@ -150,8 +152,10 @@ def settings_given(args: argparse.Namespace, leave_out: Iterable[str] = ()) -> b
 
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
     """The config the flags describe: `base` (by default the --recipe's defaults, updated from
-    --config) with each given setting's flag applied, validated."""
+    --config) with --space and each given setting's flag applied, validated."""
     config = base or load_config(getattr(args, "config", None), getattr(args, "recipe", None) or "default")
+    if getattr(args, "space", None):
+        config = replace(config, space=load_space(args.space))
     keys = getattr(args, _GIVEN, ())
     for section in ("search", "train", "data"):
         values = {SETTINGS[k].key: getattr(args, dest(SETTINGS[k])) for k in keys if SETTINGS[k].section == section}

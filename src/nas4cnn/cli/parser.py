@@ -37,8 +37,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+SPACE_HELP = ("the search space: seed (the seed's one-convolution space, the default), compact (2-4 conv blocks "
+              "under 100,000 parameters) or a .toml file describing one (see the README)")
+
+
+def _space_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", metavar="NAME|FILE", help=SPACE_HELP)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML file with [space], [train], [search], [data] settings")
+    _space_flag(p)
     add_settings(p, ["search.seed"])
     p.add_argument("--device", default="auto", choices=DEVICES,
                    help="where to train (default auto: a CUDA GPU if PyTorch sees one, else the CPU)")
@@ -168,6 +177,7 @@ def _baseline(bl: argparse.ArgumentParser) -> None:
 
 def _space(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--config", metavar="FILE", help="TOML file with [space] and [data] sections")
+    _space_flag(sp)
     sp.add_argument("--json", action="store_true", help="print as JSON")
     add_settings(sp.add_argument_group("data set"), DATA)
 

@@ -14,6 +14,7 @@ import json
 from nas4cnn.cli.flags import config_from_args
 from nas4cnn.core.config import DataConfig, RunConfig
 from nas4cnn.core.params import check_features, max_params
+from nas4cnn.core.spaces import describe
 
 # The data sets whose shape is known without loading them: name -> (input shape C x H x W,
 # classes). scikit-learn's 8x8 digits, 16 grey levels, ten classes; tests/test_cli.py checks
@@ -34,8 +35,7 @@ def space_info(config: RunConfig) -> dict | None:
     check_activation_names(config.space.activation)
     check_features(config.space, input_shape)
     return {
-        "genes": config.space.to_dict(),
-        "size": config.space.size,
+        **describe(config.space),
         "dataset": config.data.dataset,
         "input_shape": list(input_shape),
         "num_classes": num_classes,
@@ -47,11 +47,18 @@ def print_space(info: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(info))
         return
+    pad = max(11, *(len(g) + 1 for g in info["genes"]))
+    if info.get("space") not in (None, "seed"):
+        print(f"{'space':<{pad}} {info['space']}")
     for gene, choices in info["genes"].items():
-        print(f"{gene:<11} {', '.join(map(str, choices))}")
-    print(f"size        {info['size']:,} architectures")
+        print(f"{gene:<{pad}} {', '.join(map(str, choices))}")
+    what = "architectures" if info.get("space") in (None, "seed", "custom") else "genotypes (fewer distinct networks)"
+    print(f"{'size':<{pad}} {info['size']:,} {what}")
+    if info.get("max_params"):
+        print(f"{'max params':<{pad}} {info['max_params']:,} (larger networks are not trained)")
     shape = "x".join(map(str, info["input_shape"]))
-    print(f"Nmax        {info['nmax']:,} parameters ({info['dataset']}: {shape} inputs, {info['num_classes']} classes)")
+    print(f"{'Nmax':<{pad}} {info['nmax']:,} parameters ({info['dataset']}: {shape} inputs, "
+          f"{info['num_classes']} classes)")
 
 
 def space(args: argparse.Namespace) -> None:

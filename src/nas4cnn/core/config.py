@@ -21,7 +21,8 @@ from typing import Any
 
 from nas4cnn.core.checks import Boolean, Check, Duration, Integer, Number, OneOf, Quantile, Text
 from nas4cnn.core.errors import ConfigError
-from nas4cnn.core.space import GENES, SearchSpace
+from nas4cnn.core.space import SearchSpace
+from nas4cnn.core.spaces import Space, space_from_dict
 
 SCALINGS = ("none", "unit", "standardize")
 SCHEDULES = ("constant", "cosine")
@@ -151,7 +152,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    space: SearchSpace = field(default_factory=SearchSpace)
+    space: Space = field(default_factory=SearchSpace)
     train: TrainConfig = field(default_factory=TrainConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -221,7 +222,7 @@ def setting_name(section: str, key: str) -> str:
 def _file_keys() -> dict[str, dict[str, str]]:
     """Each section's config-file keys, and the field each sets."""
     keys = {section: {s.file_key: s.key for s in _in_section(section)} for section in _RECORDS}
-    return {**keys, "space": {g: g for g in GENES}}
+    return keys  # (the [space] table is read, and checked, by `core.spaces.space_from_dict`)
 
 
 def load_config(path: str | Path | None = None, recipe: str = "default") -> RunConfig:
@@ -245,6 +246,8 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
     defaults, or the seed's recipe for a config stored before the recipe was a setting)."""
     file_keys = _file_keys()
     for section, value in raw.items():
+        if section == "space":
+            continue
         if section not in file_keys:
             raise ConfigError(f"{source}: unknown section [{section}]{_did_you_mean(section, file_keys)}")
         if not isinstance(value, dict):
@@ -258,7 +261,7 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
     def section_values(name: str) -> dict:
         keys = file_keys[name]
         values = {keys[k]: v for k, v in raw.get(name, {}).items()}
-        return values if name == "space" else _convert(name, values)
+        return _convert(name, values)
 
     if base is None:
         # A stored config from before the training recipe was a setting (no train.scaling)
@@ -266,7 +269,7 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
         old = isinstance(raw.get("train"), dict) and "scaling" not in raw["train"]
         base = RunConfig.recipe("seed") if old else RunConfig()
     config = RunConfig(
-        space=SearchSpace.from_lists(**section_values("space")),
+        space=space_from_dict(raw.get("space", {}), source),
         train=replace(base.train, **section_values("train")),
         search=replace(base.search, **section_values("search")),
         data=replace(base.data, **section_values("data")),

@@ -18,7 +18,8 @@ from nas4cnn.core.space import Genotype
 class Status(str, Enum):
     OK = "ok"  # trained for its epochs: its figures and objective count
     FAILED = "failed"  # training failed (non-finite loss, out of memory): objective infinity
-    PRUNED = "pruned"  # not trained: its size penalty alone could not beat the best objective
+    PRUNED = "pruned"  # not trained: its size penalty alone could not beat the best objective, or it does
+    # not fit the data's images or the space's parameter limit (the reason says which)
     STOPPED = "stopped"  # stopped early at a checkpoint: its figures are from there, objective infinity
 
     def __str__(self) -> str:

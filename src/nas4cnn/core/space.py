@@ -160,6 +160,10 @@ class SearchSpace:
                 raise ConfigError(f"space.{gene}: choices must be distinct; got {list(space.labels(gene))}")
         return space
 
+    @property
+    def genes(self) -> tuple[str, ...]:
+        return GENES
+
     def choices(self, gene: str) -> tuple:
         return getattr(self, gene)
 
@@ -173,6 +177,12 @@ class SearchSpace:
     @property
     def size(self) -> int:
         return math.prod(self.sizes)
+
+    @property
+    def n_networks(self) -> int:
+        """Distinct networks (canonical genotypes): the poolings of size 1 are one."""
+        pools = sum(1 for p in self.pooling if not p.is_identity) + any(p.is_identity for p in self.pooling)
+        return self.size // len(self.pooling) * pools
 
     def to_dict(self) -> dict:
         return {gene: [c if isinstance(c, (int, str)) else c.label for c in self.choices(gene)] for gene in GENES}

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.deep_space import DeepSpace
 from nas4cnn.core.record import Status
 from nas4cnn.core.seeding import init_seed
 from nas4cnn.core.space import Architecture, Genotype, SearchSpace
@@ -158,14 +159,15 @@ class Network:
     arch: Architecture | None = None
 
 
-def architecture(space: SearchSpace, genotype: Genotype, data: DataSet) -> Network:
+def architecture(space: SearchSpace | DeepSpace, genotype: Genotype, data: DataSet) -> Network:
     """An architecture of the space, for `data`'s images, as the final procedure trains it."""
     arch = space.decode(genotype)
 
     def build(init: int) -> torch.nn.Module:
         return build_model(arch, data.input_shape, data.num_classes, seed=init)
 
-    return Network(build, arch.name, tuple(genotype), count_params(arch, data.input_shape, data.num_classes), arch)
+    engine = arch if isinstance(arch, Architecture) else None  # a deep space's network: the plain loop, for now
+    return Network(build, arch.name, tuple(genotype), count_params(arch, data.input_shape, data.num_classes), engine)
 
 
 def train_network(

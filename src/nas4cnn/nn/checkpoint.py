@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nas4cnn.core.deep_space import DeepArchitecture
 from nas4cnn.core.errors import ConfigError, RunDirError
 from nas4cnn.core.rundir import MODEL, atomic_path
 from nas4cnn.core.space import Architecture
@@ -176,7 +177,8 @@ def _why(path: Path, e: Exception) -> str:
 
 
 def _rebuild(payload: dict) -> Bundle:
-    arch = Architecture.from_dict(payload["arch"])
+    deep = payload["arch"].get("kind") == "deep"
+    arch = DeepArchitecture.from_dict(payload["arch"]) if deep else Architecture.from_dict(payload["arch"])
     model = build_model(arch, tuple(payload["input_shape"]), payload["num_classes"])
     model.load_state_dict(payload["state_dict"])
     c = int(payload["input_shape"][0])

@@ -12,31 +12,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from nas4cnn.core.config import TrainConfig
+from nas4cnn.core.deep_space import DeepArchitecture
 from nas4cnn.core.defaults import settle
 from nas4cnn.core.record import Status
 from nas4cnn.data.dataset import DataSet
+from nas4cnn.nn.deep_train import train_deep_group
 from nas4cnn.nn.groups import Candidate
 from nas4cnn.nn.model import build_model
 from nas4cnn.nn.optimizers import make_group_optimizer
 from nas4cnn.nn.stacked import Patches, StackedGroup
 from nas4cnn.nn.steps import make_steps
-from nas4cnn.nn.train import EpochStats, Prepared, lr_factor
-
-
-@dataclass(frozen=True)
-class Ended:
-    """Why a candidate's training ended before its last epoch: FAILED (its loss diverged) or
-    STOPPED (early stopping), and the reason in words."""
-
-    status: Status
-    reason: str
-
+from nas4cnn.nn.train import Ended, EpochStats, Prepared, lr_factor
 
 # after_epoch(group, members, histories) -> {candidate: reason} of the candidates to stop now
 AfterEpoch = Callable[[StackedGroup, list[int], list[list[EpochStats]]], Mapping[int, str]]
@@ -95,6 +86,8 @@ def train_group(
     reason, stop there (status STOPPED) and leave the group, as at an early-stop checkpoint."""
     if stop and not track_val:
         raise ValueError("train_group: early-stop checkpoints need validation (track_val=True)")
+    if any(isinstance(c.arch, DeepArchitecture) for c in candidates):  # a deep space's: `nn.deep_train`
+        return train_deep_group(candidates, data, cfg, epochs, seed, patch_cache, stop, track_val, after_epoch)
     cfg = settle(cfg, len(data.train))
     cache = patch_cache if patch_cache is not None else {}
     if "prepared" not in cache:

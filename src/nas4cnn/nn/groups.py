@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nas4cnn.core.deep_space import DeepArchitecture
 from nas4cnn.core.space import Architecture
 from nas4cnn.nn.model import feature_hw
 from nas4cnn.nn.stacked import group_key
@@ -17,7 +18,7 @@ from nas4cnn.nn.stacked import group_key
 
 @dataclass(frozen=True)
 class Candidate:
-    arch: Architecture
+    arch: Architecture | DeepArchitecture
     init_seed: int
     penalty: float = 0.0  # its size penalty, added to the validation error at early-stop checkpoints
 
@@ -33,9 +34,12 @@ def make_groups(
     on a CPU, where the work is memory-bound; large on a GPU, where launches dominate."""
     _, height, width = input_shape
     by_key: dict[tuple, list[int]] = {}
-    for i, cand in enumerate(candidates):
-        by_key.setdefault(group_key(cand.arch), []).append(i)
     out = []
+    for i, cand in enumerate(candidates):
+        if isinstance(cand.arch, DeepArchitecture):  # a deep space's candidates train one by one, for now
+            out.append([i])
+        else:
+            by_key.setdefault(group_key(cand.arch), []).append(i)
     for _, idx in sorted(by_key.items(), key=lambda kv: str(kv[0])):
         arch = candidates[idx[0]].arch
         h, w = feature_hw(arch, height, width)

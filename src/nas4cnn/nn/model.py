@@ -1,4 +1,5 @@
-"""Build a network from an architecture and the data's shape; count its parameters."""
+"""Build a network from an architecture (the seed space's or a deep space's) and the data's
+shape; count its parameters."""
 
 from __future__ import annotations
 
@@ -6,21 +7,26 @@ import torch
 from torch import nn
 
 from nas4cnn.core import params
+from nas4cnn.core.deep_space import DeepArchitecture, DeepSpace
 from nas4cnn.core.space import Architecture, SearchSpace
 from nas4cnn.nn.activations import check_activation_names, get_activation
+from nas4cnn.nn.deep_model import DeepCNN
 
 InputShape = tuple[int, int, int]  # channels, height, width
 
 feature_hw = params.feature_hw  # spatial size after the convolution and the pooling
+refusal = params.refusal  # why a network is not trained on the data's images (a deep one may not fit)
+count_macs = params.count_macs
+AnyArchitecture = Architecture | DeepArchitecture
 
 
-def count_params(arch: Architecture, input_shape: InputShape, num_classes: int) -> int:
+def count_params(arch: AnyArchitecture, input_shape: InputShape, num_classes: int) -> int:
     """The parameters `CNN(arch, input_shape, num_classes)` has, counted without building it
     (`core.params`, torch-free)."""
     return params.count_params(arch, input_shape, num_classes)
 
 
-def check_space_fits(space: SearchSpace, input_shape: InputShape) -> None:
+def check_space_fits(space: SearchSpace | DeepSpace, input_shape: InputShape) -> None:
     """The space can be built on `input_shape` images: its activations are registered (see
     `nn.activations`), and every conv/pooling combination leaves at least a 1x1 feature map.
     Raises a ConfigError naming the first choice that does not fit."""
@@ -28,7 +34,7 @@ def check_space_fits(space: SearchSpace, input_shape: InputShape) -> None:
     params.check_features(space, input_shape)
 
 
-def max_params(space: SearchSpace, input_shape: InputShape, num_classes: int) -> int:
+def max_params(space: SearchSpace | DeepSpace, input_shape: InputShape, num_classes: int) -> int:
     """Nmax: the largest parameter count in the space for this input shape (`core.params`)."""
     return params.max_params(space, input_shape, num_classes)
 
@@ -61,10 +67,13 @@ class CNN(nn.Module):
         return torch.log_softmax(self.linear2(x), dim=1)
 
 
-def build_model(arch: Architecture, input_shape: InputShape, num_classes: int, seed: int | None = None) -> CNN:
-    """A fresh network; with `seed`, its initial weights depend on that seed alone."""
+def build_model(arch: AnyArchitecture, input_shape: InputShape, num_classes: int,
+                seed: int | None = None) -> CNN | DeepCNN:
+    """A fresh network (a `DeepCNN` for a deep space's architecture); with `seed`, its initial
+    weights depend on that seed alone."""
+    kind = DeepCNN if isinstance(arch, DeepArchitecture) else CNN
     if seed is None:
-        return CNN(arch, input_shape, num_classes)
+        return kind(arch, input_shape, num_classes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return CNN(arch, input_shape, num_classes)
+        return kind(arch, input_shape, num_classes)

@@ -11,11 +11,21 @@ from torch import nn
 
 from nas4cnn.core.config import TrainConfig
 from nas4cnn.core.defaults import settle
+from nas4cnn.core.record import Status
 from nas4cnn.core.seeding import DATA_ORDER, derive_seed
 from nas4cnn.data.augment import Augmentation
 from nas4cnn.data.dataset import DataSet, Split
 from nas4cnn.data.preprocess import Normalization, fit_normalization, normalize
 from nas4cnn.nn.optimizers import make_optimizer
+
+
+@dataclass(frozen=True)
+class Ended:
+    """Why a candidate's training ended before its last epoch: FAILED (its loss diverged) or
+    STOPPED (early stopping), and the reason in words."""
+
+    status: Status
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from nas4cnn.core.seeding import init_seed
 from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.nn.groups import Candidate, make_groups
-from nas4cnn.nn.model import count_params, max_params
+from nas4cnn.nn.model import count_params, max_params, refusal
 from nas4cnn.searching.evaluator import Evaluator
 from nas4cnn.searching.executors import Executor, LocalExecutor, TrainJob
 
@@ -49,6 +49,9 @@ class EngineEvaluator(Evaluator):
 
     def params(self, genotype: Genotype) -> int:
         return count_params(self.space.decode(genotype), self.input_shape, self.num_classes)
+
+    def refusal(self, genotype: Genotype, params: int) -> str | None:
+        return refusal(self.space, self.space.decode(genotype), self.input_shape, params)
 
     def _candidates(self, genotypes: list[Genotype], params: list[int]) -> list[Candidate]:
         return [Candidate(self.space.decode(g), init_seed(self.seed, g), self.penalty(p))

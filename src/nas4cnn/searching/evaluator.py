@@ -97,15 +97,16 @@ class Evaluator:
         for k in batch.new:
             p = self.params(k[0])
             penalty = self.penalty(p)
-            if batch.prune_above is None or penalty < batch.prune_above:
+            why = self.refusal(k[0], p)
+            if why is None and (batch.prune_above is None or penalty < batch.prune_above):
                 keys.append(k)
                 params.append(p)
                 continue
             e = self._recovered.pop(k[:2], None)
             if e is None:
                 e = Evaluation(genotype=k[0], arch=self.space.name(k[0]), params=p, epochs=batch.epochs,
-                               status=Status.PRUNED, reason=f"its size penalty {penalty:.4f} cannot beat the best "
-                                                            f"objective {batch.prune_above:.4f}")
+                               status=Status.PRUNED, reason=why or f"its size penalty {penalty:.4f} cannot beat the "
+                                                                   f"best objective {batch.prune_above:.4f}")
                 pruned.append(e)
             self._records[k] = e
         if pruned:
@@ -156,6 +157,11 @@ class Evaluator:
     def params(self, genotype: Genotype) -> int:
         """The network's parameter count."""
         raise NotImplementedError
+
+    def refusal(self, genotype: Genotype, params: int) -> str | None:
+        """Why the network cannot be trained at all (it does not fit the data's images, or is
+        above the space's parameter limit), or None; such a network is pruned with that reason."""
+        return None
 
     def penalty(self, params: int) -> float:
         """The size term of the objective."""

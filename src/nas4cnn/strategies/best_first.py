@@ -19,7 +19,7 @@ class BestFirst:
         self.rng = np.random.default_rng(seed)
         self.scores: dict[Genotype, float] = {}
         self.asked: set[Genotype] = set()
-        self.n_networks = len({space.canonical(g) for g in space.all_genotypes()})
+        self.n_networks = space.n_networks
 
     def ask(self) -> list[Genotype]:
         out: list[Genotype] = []

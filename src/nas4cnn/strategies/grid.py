@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import Genotype, SearchSpace
+
+GRID_LIMIT = 100_000  # networks: a grid over more is refused (a deep space holds billions)
 
 
 class GridSearch:
     def __init__(self, space: SearchSpace, population: int = 20, seed: int = 0, batch: int | None = None):
+        if space.n_networks > GRID_LIMIT:
+            raise ConfigError(f"search.strategy (--strategy) grid trains every network once, and this space has "
+                              f"{space.n_networks:,}; use a sampling strategy (evolution, random, ...) or a smaller "
+                              "space")
         self.batch = batch or population
         self.order = sorted({space.canonical(g) for g in space.all_genotypes()})
         self.position = 0

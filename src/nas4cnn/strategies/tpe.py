@@ -9,7 +9,7 @@ import pickle
 from collections.abc import Sequence
 
 from nas4cnn.core.errors import ConfigError
-from nas4cnn.core.space import GENES, Genotype, SearchSpace
+from nas4cnn.core.space import Genotype, SearchSpace
 
 
 class OptunaTPE:
@@ -27,7 +27,8 @@ class OptunaTPE:
 
     def ask(self) -> list[Genotype]:
         self._pending = [self.study.ask() for _ in range(self.batch)]
-        return [tuple(t.suggest_categorical(gene, list(range(n))) for gene, n in zip(GENES, self.space.sizes))
+        genes = list(zip(self.space.genes, self.space.sizes))
+        return [tuple(t.suggest_categorical(gene, list(range(n))) for gene, n in genes)
                 for t in self._pending]
 
     def tell(self, genotypes: Sequence[Genotype], results: Sequence) -> None:
