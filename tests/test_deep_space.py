@@ -286,7 +286,8 @@ def test_a_search_on_a_deep_space_gives_every_output(tmp_path):
     assert np.allclose(out, direct, atol=1e-5)
     scripted = torch.jit.load(str(api.export(run.path, "torchscript")))
     assert np.allclose(scripted(torch.from_numpy(raw)).detach().numpy(), direct, atol=1e-6)
-    assert (run.path / "report.html").read_text().count(s["final"]["arch"]) >= 1
+    html = (run.path / "report.html").read_text()
+    assert s["final"]["arch"] in html and "<h3>Layers</h3>" in html and "log-softmax" in html
 
 
 def test_the_seed_space_is_unchanged_by_deep_spaces():
@@ -294,3 +295,17 @@ def test_the_seed_space_is_unchanged_by_deep_spaces():
     assert space == SearchSpace() and space.genes == ("filters", "conv", "activation", "pooling", "linear")
     assert max_params(space, (1, 8, 8), 10) == 206_742
     assert list(itertools.islice(space.all_genotypes(), 2)) == [(0, 0, 0, 0, 0), (0, 0, 0, 0, 1)]
+
+
+def test_layer_listings_add_up_to_the_parameter_counts():
+    from nas4cnn.core.layers import layers
+    from nas4cnn.core.params import count_params
+
+    for space, shape in ((COMPACT, (1, 28, 28)), (SearchSpace(), (3, 32, 32))):
+        for g in _random(space, 40, seed=5):
+            arch = space.decode(g)
+            if refusal(space, arch, shape, 0) is not None:
+                continue
+            listed = layers(arch, shape, 10)
+            assert sum(layer.params for layer in listed) == count_params(arch, shape, 10)
+            assert listed[-1].shape == (10,) and listed[-1].name.endswith("log-softmax")

@@ -14,6 +14,7 @@ from nas4cnn.outputs.report.rundata import (
     BASELINES_JSON,
     BASELINES_PNG,
     class_names,
+    final_layers,
     load,
     networks,
 )
@@ -67,7 +68,7 @@ def render(summary: dict, rows: list[dict], names: Sequence[str], run_dir: Path 
     if summary.get("shortlist"):
         body.append(section("Shortlist", sections.shortlist(summary["shortlist"])))
     body += [
-        section("Final model", sections.final_model(final, names) if final else
+        section("Final model", sections.final_model(final, names, final_layers(summary)) if final else
                 '<p class="note">No final model: the run stopped before retraining its winner.</p>'),
     ]
     if run_dir is not None and any((run_dir / f).is_file() for f in (BASELINES_JSON, BASELINES_PNG)):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from nas4cnn.core import rundir
 from nas4cnn.core.errors import Nas4cnnError, RunDirError
+from nas4cnn.core.layers import Layer, layers
 from nas4cnn.core.space import SearchSpace
 from nas4cnn.outputs.report.html import finite, get
 
@@ -129,6 +130,20 @@ def networks(rows: Iterable[dict], summary: dict) -> list[dict]:
             continue
         first.setdefault(key, r | {"chosen": key == chosen})  # rows are in request order
     return sorted(first.values(), key=lambda r: (r["objective"], not r["chosen"], r["params"], str(r["arch"])))
+
+
+def final_layers(summary: dict) -> list[Layer] | None:
+    """The final model's architecture layer by layer (`core.layers`), from the summary's config,
+    final genotype and data shape; None where any of them is missing or unreadable."""
+    final, ds = summary.get("final") or {}, summary.get("dataset") or {}
+    space, _ = _space(summary)
+    g, shape, classes = final.get("genotype"), ds.get("input_shape"), ds.get("num_classes")
+    if space is None or not isinstance(g, list) or not isinstance(shape, list) or not isinstance(classes, int):
+        return None
+    try:
+        return layers(space.decode(g), tuple(shape), classes)
+    except Nas4cnnError:
+        return None
 
 
 def _space(summary: dict) -> tuple[SearchSpace | None, int | None]:

@@ -151,7 +151,16 @@ def shortlist(listed: dict) -> str:
                          "seconds"), rows, num=(0, 3, 4, 5, 6, 7), cls="top")
 
 
-def final_model(final: dict, names: Sequence[str]) -> str:
+def layer_table(listed) -> str:
+    """The final model's layers (`core.layers.Layer`), with output shapes and parameters."""
+    rows = [(str(k), layer.name, "×".join(map(str, layer.shape)), integer(layer.params))
+            for k, layer in enumerate(listed, 1)]
+    rows.append(("", "total", "", integer(sum(layer.params for layer in listed))))
+    return "<h3>Layers</h3>" + table(("#", "layer", "output (one image)", "parameters"), rows, num=(0, 3),
+                                     cls="layers")
+
+
+def final_model(final: dict, names: Sequence[str], listed=None) -> str:
     parts = []
     best_epoch = final.get("best_epoch")
     at = f"epoch {best_epoch}, kept" if isinstance(best_epoch, int) else "last epoch"
@@ -179,6 +188,8 @@ def final_model(final: dict, names: Sequence[str]) -> str:
                   (f"test NLL, mean ± std{n}", _pm(final, "test_nll"))]
     items.append(("training time", secs(final.get("seconds"))))
     parts.append(kv_table(items, cls="metrics"))
+    if listed:
+        parts.append(layer_table(listed))
     if len(seeds) > 1:
         parts.append("<h3>Per-seed results</h3>" + _repeats_table(seeds))
     history = final.get("history") or []
