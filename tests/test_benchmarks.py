@@ -26,3 +26,24 @@ def test_fashion_benchmark_skips_without_its_files(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path / "absent")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith(f"skipped: Fashion-MNIST not found in {tmp_path / 'absent'}")
+
+
+def test_the_deep_benchmark_compares_equal_work_and_skips_without_its_files(tmp_path, capsys):
+    import torch
+    from bench_deep import NETWORKS, SHAPE, Wide, part_b
+
+    from nas4cnn.core.deep_params import count_params
+    from nas4cnn.core.spaces import COMPACT
+
+    for name in NETWORKS:  # the wide network holds exactly the P networks' parameters
+        arch = COMPACT.decode(COMPACT.parse(name))
+        wide = Wide(arch, 3)
+        assert sum(p.numel() for p in wide.parameters()) == 3 * count_params(arch, SHAPE, 10)
+        assert wide(torch.zeros(2, *SHAPE)).shape == (3, 2, 10)
+
+    class Args:
+        data_dir = str(tmp_path / "absent")
+
+    part_b(Args())
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("(b) skipped: Fashion-MNIST not found")
