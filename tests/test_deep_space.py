@@ -309,3 +309,9 @@ def test_layer_listings_add_up_to_the_parameter_counts():
             listed = layers(arch, shape, 10)
             assert sum(layer.params for layer in listed) == count_params(arch, shape, 10)
             assert listed[-1].shape == (10,) and listed[-1].name.endswith("log-softmax")
+
+
+def test_tabulate_refuses_a_space_too_large_to_train_whole(capsys):
+    assert main(["tabulate", "--space", "compact", "--out", "never.json.gz"]) == 2
+    err = capsys.readouterr().err
+    assert "this space has 4,119,552,000" in err and len(err.strip().splitlines()) == 1

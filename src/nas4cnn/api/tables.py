@@ -15,6 +15,7 @@ from nas4cnn.core import rundir
 from nas4cnn.core.config import RunConfig, check_early_stop
 from nas4cnn.core.errors import ConfigError, RunDirError
 from nas4cnn.data.dataset import DataSet
+from nas4cnn.strategies.grid import GRID_LIMIT
 
 
 def tabulate(
@@ -36,7 +37,10 @@ def tabulate(
         raise ConfigError(f"--seeds must be an integer >= 1; got {seeds!r}")
     if out is not None:
         out = rundir.check_output_file(out, "--out")
-    n = len({config.space.canonical(g) for g in config.space.all_genotypes()})
+    n = config.space.n_networks
+    if n > GRID_LIMIT:
+        raise ConfigError(f"tabulate trains every network of the space once, and this space has {n:,} (at most "
+                          f"{GRID_LIMIT:,}); tabulate a smaller space (--space FILE)")
     bar = tqdm(total=n * seeds, desc="tabulate", unit="net", disable=not progress)
     try:
         table = run_tabulate(config, data, list(range(config.search.seed, config.search.seed + seeds)),
