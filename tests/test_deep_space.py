@@ -315,3 +315,10 @@ def test_tabulate_refuses_a_space_too_large_to_train_whole(capsys):
     assert main(["tabulate", "--space", "compact", "--out", "never.json.gz"]) == 2
     err = capsys.readouterr().err
     assert "this space has 4,119,552,000" in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_says_why_a_network_was_not_trained(capsys):
+    name = "conv16k3-relu-maxpool2+conv32k3s2-relu-maxpool2+conv48k3s2-relu-maxpool2+gap"
+    assert main(["evaluate", "--space", "compact", "--genotype", name, "--epochs", "1"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "pruned: its feature map shrinks to nothing in block 3" in out

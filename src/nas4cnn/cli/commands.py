@@ -71,9 +71,11 @@ def evaluate(args: argparse.Namespace) -> None:
         for r in results:
             print(json.dumps(r.to_dict()))
         return
-    print(f"{'architecture':<34} {'params':>8} {'val_error':>9} {'val_nll':>8} {'objective':>9}")
+    width = max(34, *(len(r.arch) for r in results))
+    print(f"{'architecture':<{width}} {'params':>8} {'val_error':>9} {'val_nll':>8} {'objective':>9}")
     for r in results:
-        print(f"{r.arch:<34} {r.params:>8} {r.val_error:>9.4f} {r.val_nll:>8.4f} {r.objective:>9.4f}")
+        line = f"{r.arch:<{width}} {r.params:>8} {r.val_error:>9.4f} {r.val_nll:>8.4f} {r.objective:>9.4f}"
+        print(line if r.ok else f"{line}  {r.status}: {r.reason}")
 
 
 def train(args: argparse.Namespace) -> None:
