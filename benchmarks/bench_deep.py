@@ -5,7 +5,7 @@ times faster than one network at a time, because its networks are small and thei
 dominated by fixed costs. This measures whether the same holds for the `compact` space's
 deeper networks:
 
-(a) one training step (batch 128, 28×28 grey images, NLL and Adamax, one thread) of P
+(a) one training step (batch 128, 28×28 grey images or --size, NLL and Adamax, one thread) of P
     copies of a network (different initialisations: the best case for batching, nothing
     padded), trained one after another with the plain loop's PyTorch modules, against the
     same P networks as one wide network: the first convolution with all P·F filters side by
@@ -16,7 +16,7 @@ deeper networks:
     line otherwise): one random generation of the compact space, trained for one epoch on
     2,000 images through the search's evaluator on every core, in images per second.
 
-Usage: python benchmarks/bench_deep.py [--parts a,b] [--networks N ...] [--copies 4,8]
+Usage: python benchmarks/bench_deep.py [--parts a,b] [--networks N ...] [--copies 4,8] [--size 28]
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ NETWORKS = ("conv32k3-relu-bn-maxpool2+conv64k3-relu-bn-maxpool2+conv64k3-relu-b
 class Wide(nn.Module):
     """`copies` networks of one architecture as one wide network (see the module docstring)."""
 
-    def __init__(self, arch: DeepArchitecture, copies: int, classes: int = 10):
+    def __init__(self, arch: DeepArchitecture, copies: int, classes: int = 10, channels: int = 1):
         super().__init__()
-        P, c = copies, SHAPE[0]
+        P, c = copies, channels
         layers: list[nn.Module] = []
         for i, b in enumerate(arch.blocks):
             cin, groups = (c, 1) if i == 0 else (P * c, P)
@@ -99,17 +99,18 @@ def best_ms(step, repeats: int) -> float:
 def part_a(args) -> None:
     torch.set_num_threads(1)
     rate = sgemm_rate(2048, 1)
-    print(f"(a) one training step, batch {BATCH}, {SHAPE[1]}x{SHAPE[2]}, one thread; sgemm {rate:.1f} GFLOP/s")
-    x = torch.randn(BATCH, *SHAPE)
+    shape = (1, args.size, args.size)
+    print(f"(a) one training step, batch {BATCH}, {args.size}x{args.size}, one thread; sgemm {rate:.1f} GFLOP/s")
+    x = torch.randn(BATCH, *shape)
     y = torch.randint(0, 10, (BATCH,))
     for name in args.networks:
         arch = COMPACT.decode(COMPACT.parse(name))
         if arch.head != "gap":
             print(f"    {name}: skipped (the wide network here takes a gap head)")
             continue
-        flop = 2 * 3 * count_macs(arch, SHAPE, 10) * BATCH  # forward and two backward products
+        flop = 2 * 3 * count_macs(arch, shape, 10) * BATCH  # forward and two backward products
         for P in args.copies:
-            nets = [build_model(arch, SHAPE, 10, seed=s) for s in range(P)]
+            nets = [build_model(arch, shape, 10, seed=s) for s in range(P)]
             opts = [torch.optim.Adamax(m.parameters(), lr=1e-2) for m in nets]
 
             def separate() -> None:
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--networks", nargs="+", default=list(NETWORKS))
     p.add_argument("--copies", type=lambda t: [int(v) for v in t.split(",")], default=[4, 8])
     p.add_argument("--repeats", type=int, default=5, help="(a): timed steps, the best kept")
+    p.add_argument("--size", type=int, default=28, help="(a): image side (28: Fashion-MNIST, 8: the digits)")
     p.add_argument("--data-dir", default=DEFAULT_DIR)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
