@@ -322,3 +322,14 @@ def test_evaluate_says_why_a_network_was_not_trained(capsys):
     assert main(["evaluate", "--space", "compact", "--genotype", name, "--epochs", "1"]) in (0, None)
     out = capsys.readouterr().out
     assert "pruned: its feature map shrinks to nothing in block 3" in out
+
+
+def test_a_deep_space_small_enough_is_tabulated_and_strategies_compared_on_it(tmp_path):
+    tiny = space_from_dict({"name": "tiny", "depth": [1, 2],
+                            "block": [{"filters": [4, 6], "pool": ["max2"]}, {"filters": [8], "kernel": [3, 5],
+                                                                              "pool": ["none"]}]})
+    config = RunConfig(space=tiny).override("train", epochs=1)
+    table = api.tabulate(config, seeds=1, out=tmp_path / "t.json.gz", data=make_dataset(), device="cpu", workers=1)
+    assert len(table.genotypes) == tiny.n_networks == 6
+    rows = api.compare(["evolution", "grid"], table=tmp_path / "t.json.gz", repeats=3, population=2)
+    assert [r["strategy"] for r in rows] == ["evolution", "grid"] and rows[1]["found_optimum_fraction"] == 1.0
