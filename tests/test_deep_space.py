@@ -333,3 +333,20 @@ def test_a_deep_space_small_enough_is_tabulated_and_strategies_compared_on_it(tm
     assert len(table.genotypes) == tiny.n_networks == 6
     rows = api.compare(["evolution", "grid"], table=tmp_path / "t.json.gz", repeats=3, population=2)
     assert [r["strategy"] for r in rows] == ["evolution", "grid"] and rows[1]["found_optimum_fraction"] == 1.0
+
+
+def test_a_deep_final_model_is_the_same_on_one_or_two_workers():
+    from nas4cnn.final.training import architecture, train_repeats
+
+    data = make_dataset(n=(60, 30, 30))
+    cfg = RunConfig().train.__class__(epochs=2, batch_size=16)
+    g = SMALL.parse("conv6k5-elu-maxpool2+sep8k3s2-relu-bn+gap-drop25-fc5-fc7")  # dropout: seeded per run
+    net = architecture(SMALL, g, data)
+    assert net.arch is None  # the plain loop
+    one = train_repeats(net, data, cfg, 2, seed=4, trainval=True, workers=1).first
+    two = train_repeats(net, data, cfg, 2, seed=4, trainval=True, workers=2).first
+    assert [h.val_error for h in one.history] == [h.val_error for h in two.history]
+    assert [h.train_loss for h in one.trainval_history] == [h.train_loss for h in two.trainval_history]
+    assert (one.test_error, one.test_nll) == (two.test_error, two.test_nll) and one.best_epoch == 2
+    for a, b in zip(one.model.state_dict().values(), two.model.state_dict().values()):
+        assert torch.equal(a, b)

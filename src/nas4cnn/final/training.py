@@ -181,34 +181,55 @@ def train_network(
     patience: int = 0,
     trainval: bool = False,
     data_seed: int | None = None,
+    workers: int = 1,
 ) -> FinalResult:
     """Train one seed of a network the way the final model is trained, with the plain
     one-network loop. Without a patience all `epochs` are trained and the last weights kept;
     with one, the best validation epoch's. `seed` gives the initialisation and, unless
     `data_seed` is given, the mini-batch order. On a CPU it trains on one thread, so its
-    figures are the same whatever the core count."""
+    figures are the same whatever the core count; with `workers` >= 2, no patience and
+    `trainval`, the validation-watched run and the train + validation run go side by side in
+    two forked processes (they are independent: the latter's epochs are known)."""
     data_seed = seed if data_seed is None else data_seed
+    device = torch.device(device)
     with single_thread(device):
         start = time.perf_counter()
         data = data.to(device)
         init = init_seed(seed, net.genotype)
-        model = net.build(init).to(device)
-        stopper = EarlyStopping(model, patience)
-        history = train_model(model, data, cfg, epochs, data_seed, track_val=True, on_epoch=on_epoch,
-                              stop=stopper if patience else None)
-        if patience:
-            stopper.restore()
-            best_epoch = stopper.best_epoch or len(history)
-        else:
-            best_epoch = len(history)
-        prepared = Prepared.from_data(data, cfg)
-        trainval_history = None
-        if trainval:
-            both = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
-            prepared = Prepared.from_data(replace(data, train=both), cfg)
+        both = replace(data, train=Split(torch.cat([data.train.x, data.val.x]),
+                                         torch.cat([data.train.y, data.val.y])))
+
+        # Each run draws its dropout masks from the global generator seeded with the
+        # initialisation's seed, so a run's figures do not depend on what ran before it.
+        def watched(report) -> tuple[list[EpochStats], int, torch.nn.Module]:
             model = net.build(init).to(device)
-            trainval_history = train_model(model, prepared, cfg, best_epoch, data_seed, track_val=False,
-                                           on_epoch=on_epoch)
+            stopper = EarlyStopping(model, patience)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(init)
+                history = train_model(model, data, cfg, epochs, data_seed, track_val=True, on_epoch=report,
+                                      stop=stopper if patience else None)
+            if patience:
+                stopper.restore()
+                return history, stopper.best_epoch or len(history), model
+            return history, len(history), model
+
+        def retrained(n: int):
+            def run(report) -> tuple[list[EpochStats], torch.nn.Module]:
+                model = net.build(init).to(device)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(init)
+                    return train_model(model, Prepared.from_data(both, cfg), cfg, n, data_seed, track_val=False,
+                                       on_epoch=report), model
+            return run
+
+        trainval_history = None
+        if trainval and not patience and workers >= 2 and device.type == "cpu" and can_fork():
+            (history, best_epoch, _), (trainval_history, model) = run_forked([watched, retrained(epochs)], on_epoch)
+        else:
+            history, best_epoch, model = watched(on_epoch)
+            if trainval:
+                trainval_history, model = retrained(best_epoch)(on_epoch)
+        prepared = Prepared.from_data(both if trainval else data, cfg)  # the tested model's input map
         test_nll, test_error = evaluate(model, prepared.data.test)
         confusion = confusion_matrix(model, prepared.data.test, data.num_classes)
         return FinalResult(
@@ -249,8 +270,9 @@ def train_repeats(
     path run its two runs at once when they are independent (see the module docstring)."""
     check_workers(workers)
     if net.arch is None:
+        cores = default_workers(device) if workers is None else workers
         return FinalRuns([train_network(net, data, cfg, epochs, seed + r, device=device, on_epoch=on_epoch,
-                                        patience=patience, trainval=trainval, data_seed=seed)
+                                        patience=patience, trainval=trainval, data_seed=seed, workers=cores)
                           for r in range(repeats)])
     return _train_on_engine(net, data, cfg, epochs, seed, repeats, torch.device(device), on_epoch, patience,
                             trainval, default_workers(device) if workers is None else workers)
