@@ -14,7 +14,6 @@ the registries before any work). The checks themselves are in `nas4cnn.core.chec
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from nas4cnn.core.checks import Boolean, Check, Duration, Integer, Number, OneOf
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import SearchSpace
 from nas4cnn.core.spaces import Space, space_from_dict
+from nas4cnn.core.toml_file import read_toml
 
 SCALINGS = ("none", "unit", "standardize")
 SCHEDULES = ("constant", "cosine")
@@ -229,15 +229,7 @@ def load_config(path: str | Path | None = None, recipe: str = "default") -> RunC
     """A recipe's defaults, updated from a TOML file if given; validated."""
     if path is None:
         return RunConfig.recipe(recipe)
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"--config: no such file {str(path)!r}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--config: cannot read {str(path)!r}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"--config: {str(path)!r} is not valid TOML: {e}") from None
+    raw = read_toml(path, "--config")
     return config_from_dict(raw, source=str(path), base=RunConfig.recipe(recipe))
 
 

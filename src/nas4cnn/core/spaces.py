@@ -14,12 +14,12 @@ A `[space]` table (in a config file or a run's stored config) is one of:
 from __future__ import annotations
 
 import difflib
-import tomllib
 from pathlib import Path
 
 from nas4cnn.core.deep_space import BlockSpace, DeepSpace
 from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import GENES, PoolChoice, SearchSpace
+from nas4cnn.core.toml_file import read_toml
 
 Space = SearchSpace | DeepSpace
 
@@ -82,14 +82,7 @@ def load_space(text: str, what: str = "--space") -> Space:
     path = Path(text)
     if path.suffix != ".toml":
         return builtin(text, what)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{what}: no such file {text!r}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{what}: cannot read {text!r}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{what}: {text!r} is not valid TOML: {e}") from None
+    raw = read_toml(path, what)
     table = raw["space"] if set(raw) == {"space"} else raw
     return space_from_dict(table, f"{what} {text}")
 
