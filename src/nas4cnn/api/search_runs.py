@@ -237,7 +237,8 @@ def _search_and_finish(path: Path, store: RunStore, config: RunConfig, data: Dat
             epochs, per_epoch = fit_final_epochs(config, winner, data, budget.left(),
                                                  parallel and s.final_patience == 0)
             notice.info("final model: %d epoch%s (about %s each) in the %s the budget leaves", epochs,
-                        "" if epochs == 1 else "s", format_duration(per_epoch), format_duration(budget.left()))
+                        "" if epochs == 1 else "s", format_duration(per_epoch) if per_epoch >= 1 else "under 1s",
+                        format_duration(budget.left()))
             final_config = config.override("search", final_epochs=epochs)
         final = train_final(final_config, winner, data, evaluator.device, progress, workers)
         save_final(path, final, config, data)
