@@ -32,6 +32,7 @@ def train_deep_group(
     epochs: int,
     seed: int,
     patch_cache: dict | None = None,
+    val_every_epoch: bool = False,
     stop: Mapping[int, float] | None = None,
     track_val: bool = True,
     after_epoch=None,
@@ -71,5 +72,6 @@ def train_deep_group(
 
         with torch.random.fork_rng(devices=[]):  # dropout draws: the same whatever trained before
             torch.manual_seed(cand.init_seed)
-            histories.append(train_model(model, prepared, cfg, epochs, seed, track_val=track_val, stop=check))
+            histories.append(train_model(model, prepared, cfg, epochs, seed, track_val=track_val, stop=check,
+                                         val_epochs=None if val_every_epoch else checkpoints))
     return None, histories, ended

@@ -87,7 +87,8 @@ def train_group(
     if stop and not track_val:
         raise ValueError("train_group: early-stop checkpoints need validation (track_val=True)")
     if any(isinstance(c.arch, DeepArchitecture) for c in candidates):  # a deep space's: `nn.deep_train`
-        return train_deep_group(candidates, data, cfg, epochs, seed, patch_cache, stop, track_val, after_epoch)
+        return train_deep_group(candidates, data, cfg, epochs, seed, patch_cache, val_every_epoch, stop, track_val,
+                                after_epoch)
     cfg = settle(cfg, len(data.train))
     cache = patch_cache if patch_cache is not None else {}
     if "prepared" not in cache:

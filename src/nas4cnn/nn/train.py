@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -108,10 +108,12 @@ def train_model(
     track_val: bool = True,
     on_epoch: Callable[[EpochStats], None] | None = None,
     stop: Callable[[list[EpochStats]], bool] | None = None,
+    val_epochs: Container[int] | None = None,
 ) -> list[EpochStats]:
     """Train in place with the recipe `cfg`; validation is measured after every epoch if
     `track_val` (else never: NaN, as when the validation images are among the training
-    images). `data` is raw (prepared here) or already prepared.
+    images), or with `val_epochs` only after those epochs and the last (NaN after the
+    others). `data` is raw (prepared here) or already prepared.
     `stop`, given the history after an epoch, ends training early when it returns True."""
     prepared = data if isinstance(data, Prepared) else Prepared.from_data(data, cfg)
     data = prepared.data
@@ -140,7 +142,8 @@ def train_model(
             opt.step()
             loss_sum += loss.detach()
             wrong += (logp.detach().argmax(1) != yb).sum()
-        val_loss, val_error = evaluate(model, data.val) if track_val else (float("nan"),) * 2
+        measured = track_val and (val_epochs is None or epoch + 1 in val_epochs or epoch + 1 == epochs)
+        val_loss, val_error = evaluate(model, data.val) if measured else (float("nan"),) * 2
         n = len(y)
         history.append(EpochStats(epoch + 1, loss_sum.item() / n, wrong.item() / n, val_loss, val_error))
         if on_epoch is not None:
