@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from nas4cnn.core.errors import ConfigError, GenotypeError
-from nas4cnn.core.space import Genotype, PoolChoice
+from nas4cnn.core.space import Genotype, PoolChoice, distinct_pools
 
 BLOCK_GENES = ("filters", "kernel", "stride", "activation", "pool", "batchnorm", "conv")
 CONV_KINDS = ("full", "separable")
@@ -202,9 +202,8 @@ class DeepSpace:
         the product of its blocks' distinct choices (the poolings of size 1 are one), times
         dropout, head and, per hidden count, its widths' choices."""
         def block(b: BlockSpace) -> int:
-            pools = sum(1 for p in b.pool if not p.is_identity) + any(p.is_identity for p in b.pool)
-            return len(b.filters) * len(b.kernel) * len(b.stride) * len(b.activation) * pools * len(b.batchnorm) \
-                * len(b.conv)
+            return len(b.filters) * len(b.kernel) * len(b.stride) * len(b.activation) * distinct_pools(b.pool) \
+                * len(b.batchnorm) * len(b.conv)
 
         bodies = sum(math.prod(block(b) for b in self.blocks[:d]) for d in self.depth)
         heads = len(self.dropout) * len(self.head) * sum(len(self.width) ** h for h in self.hidden)
@@ -277,10 +276,10 @@ class DeepSpace:
             except ValueError:
                 raise GenotypeError(f"{what}: expected comma-separated gene indices; got {text!r}") from None
         parts = text.lower().split("+")
-        example = self.decode(tuple([0] * len(self.genes))).name
         head = _HEAD_RE.fullmatch(parts[-1]) if len(parts) >= 2 else None
         blocks = [_BLOCK_RE.fullmatch(p) for p in parts[:-1]]
         if head is None or not all(blocks):
+            example = self.decode(tuple([0] * len(self.genes))).name
             raise GenotypeError(f"{what}: expected indices or a name of the space {self.label!r} like {example!r}; "
                                 f"got {text!r}")
         at = self._index()

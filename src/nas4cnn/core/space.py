@@ -181,8 +181,7 @@ class SearchSpace:
     @property
     def n_networks(self) -> int:
         """Distinct networks (canonical genotypes): the poolings of size 1 are one."""
-        pools = sum(1 for p in self.pooling if not p.is_identity) + any(p.is_identity for p in self.pooling)
-        return self.size // len(self.pooling) * pools
+        return self.size // len(self.pooling) * distinct_pools(self.pooling)
 
     def to_dict(self) -> dict:
         return {gene: [c if isinstance(c, (int, str)) else c.label for c in self.choices(gene)] for gene in GENES}
@@ -250,6 +249,11 @@ class SearchSpace:
 
     def all_genotypes(self) -> Iterator[Genotype]:
         return itertools.product(*(range(n) for n in self.sizes))
+
+
+def distinct_pools(pools: Sequence[PoolChoice]) -> int:
+    """How many different layers `pools` are: every pooling of size 1 is the same (none)."""
+    return sum(1 for p in pools if not p.is_identity) + any(p.is_identity for p in pools)
 
 
 def _label(choice) -> str:

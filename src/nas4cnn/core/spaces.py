@@ -97,9 +97,8 @@ def space_name(space: Space) -> str:
 def describe(space: Space) -> dict:
     """What `nas4cnn space` shows of a space: its name, each gene's choices, its size (in
     genotypes) and, for a deep space, its parameter limit."""
-    out = {"space": space_name(space), "genes": {g: list(space.labels(g)) if isinstance(space, DeepSpace)
-                                                 else space.to_dict()[g] for g in space.genes},
-           "size": space.size}
+    genes = {g: list(space.labels(g)) for g in space.genes} if isinstance(space, DeepSpace) else space.to_dict()
+    out = {"space": space_name(space), "genes": genes, "size": space.size}
     if isinstance(space, DeepSpace) and space.max_params:
         out["max_params"] = space.max_params
     return out
