@@ -83,6 +83,14 @@ def test_a_config_stored_before_the_recipe_existed_reads_as_the_seeds_recipe():
     assert config_from_dict(RunConfig().to_dict()) == RunConfig()  # a current one is read as written
 
 
+def test_a_config_stored_before_mirroring_existed_reads_as_no_mirroring():
+    from nas4cnn.core.config import config_from_dict
+
+    stored = RunConfig().to_dict()
+    del stored["train"]["aug_flip"]
+    assert config_from_dict(stored) == RunConfig().override("train", aug_flip="off")
+
+
 def test_every_field_is_declared_once_as_a_setting():
     from dataclasses import fields
 

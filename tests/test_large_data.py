@@ -29,10 +29,11 @@ def test_digits_sizes_choose_the_values_the_settings_had():
     config, chosen = choose(RunConfig(), 1000, 350)
     assert (config.search.subset, config.search.val_subset) == (1000, 350)
     assert (config.train.batch_size, config.search.final_epochs, config.train.augment) == (64, 100, "on")
+    assert config.train.aug_flip == "off"  # digits do not mirror
     assert {c.setting.split(" ")[0] for c in chosen} == {"search.subset", "search.val_subset", "train.batch_size",
-                                                         "train.augment", "search.final_epochs"}
+                                                         "train.augment", "train.aug_flip", "search.final_epochs"}
     automatic = lambda c: (c.search.subset, c.search.val_subset, c.search.final_epochs, c.train.batch_size,  # noqa: E731
-                           c.train.augment)
+                           c.train.augment, c.train.aug_flip)
     assert 0 not in automatic(config) and "auto" not in automatic(config)
     assert 0 in automatic(RunConfig()) and "auto" in automatic(RunConfig())
 
@@ -42,7 +43,23 @@ def test_large_data_is_ranked_on_subsets_and_trains_fewer_final_epochs():
     assert (config.search.subset, config.search.val_subset) == (2_000, 2_000)
     assert (config.train.batch_size, config.search.final_epochs, config.train.augment) == (128, 15, "off")
     assert "of 54,000 training images" in str(chosen[0])
+    assert config.train.aug_flip == "off"
+    mirrored, chosen = choose(RunConfig(), 54_000, 6_000, mirrors=True)  # Fashion-MNIST's clothes
+    assert mirrored.train.aug_flip == "on" and mirrored.train.augment == "off"
+    assert "train.aug_flip (--aug-flip) = on (its classes look alike mirrored)" in map(str, chosen)
     assert final_epochs(10_000) == 80 and final_epochs(2_000) == 100
+
+
+def test_a_run_on_a_data_set_of_mirror_alike_classes_mirrors_its_batches():
+    from nas4cnn.api.preparation import prepare
+    from nas4cnn.nn.train import Prepared
+
+    for name, flip in (("fashion-mnist", "on"), ("digits", "off"), ("fixture", "off")):
+        config, data = prepare(None, make_dataset(n=(40, 10, 10), name=name))
+        assert config.train.aug_flip == flip
+        assert Prepared.from_data(data, config.train).augmentation.flip == (flip == "on")
+    config, _ = prepare(RunConfig().override("train", aug_flip="off"), make_dataset(name="fashion-mnist"))
+    assert config.train.aug_flip == "off"  # given: kept
 
 
 def test_a_longer_budget_buys_a_larger_subset():
@@ -56,13 +73,14 @@ def test_a_longer_budget_buys_a_larger_subset():
 
 def test_given_settings_are_kept():
     given = (RunConfig().override("search", subset=500, final_epochs=3)
-             .override("train", batch_size=32, augment="on"))
-    config, chosen = choose(given, 54_000, 6_000)
+             .override("train", batch_size=32, augment="on", aug_flip="off"))
+    config, chosen = choose(given, 54_000, 6_000, mirrors=True)
     assert (config.search.subset, config.search.final_epochs, config.train.batch_size) == (500, 3, 32)
     assert config.train.augment == "on"
     assert [c.setting.split(" ")[0] for c in chosen] == ["search.val_subset"]
-    seed, _ = choose(RunConfig.recipe("seed"), 54_000, 6_000)
-    assert (seed.train.batch_size, seed.search.final_epochs) == (64, 40)
+    assert config.train.aug_flip == "off"
+    seed, _ = choose(RunConfig.recipe("seed"), 54_000, 6_000, mirrors=True)
+    assert (seed.train.batch_size, seed.search.final_epochs, seed.train.aug_flip) == (64, 40, "off")
     assert seed.train.aug_shift == seed.train.aug_rotate == seed.train.aug_scale == 0  # the seed's: none
 
 

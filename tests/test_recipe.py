@@ -48,6 +48,27 @@ def test_rotation_turns_about_the_centre():
     assert (tilt > 0.5).any() and (tilt < -0.5).any() and tilt.abs().max() < 12
 
 
+def test_flip_mirrors_about_half_the_images_exactly():
+    x = torch.rand(200, 1, 6, 7)
+    out = Augmentation(flip=True)(x, torch.Generator().manual_seed(3))
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(-1)).flatten(1).all(1)
+    assert bool((same | mirrored).all())  # no resampling: every image is itself or its mirror
+    assert 60 < int(mirrored.sum()) < 140
+    again = Augmentation(flip=True)(x, torch.Generator().manual_seed(3))
+    assert torch.equal(out, again)
+
+
+def test_flip_leaves_the_other_draws_as_they_were():
+    x = torch.rand(32, 1, 10, 10)
+    plain = Augmentation(shift=2.0, rotate=10.0)(x, torch.Generator().manual_seed(5))
+    both = Augmentation(shift=2.0, rotate=10.0, flip=True)(x, torch.Generator().manual_seed(5))
+    mirrored = (both != plain).flatten(1).any(1)
+    assert bool(mirrored.any()) and not bool(mirrored.all())
+    assert torch.equal(both[mirrored], plain[mirrored].flip(-1))
+    assert torch.equal(both[~mirrored], plain[~mirrored])
+
+
 def test_early_stopping_keeps_the_best_epoch_weights():
     model = torch.nn.Linear(2, 2)
     stop = EarlyStopping(model, patience=2)

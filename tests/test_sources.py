@@ -18,6 +18,7 @@ from nas4cnn.data.sources import (
     check_dataset,
     dataset_help,
     find_source,
+    mirrors,
     path_prefixes,
     source_names,
 )
@@ -106,3 +107,8 @@ def test_the_registry_imports_without_torch():
     code = ("import sys, nas4cnn.data.sources as s; s.source_names(); s.find_source('npz:x'); "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_only_named_data_sets_of_mirror_alike_classes_mirror():
+    assert [name for name in SOURCES if mirrors(name)] == ["fashion-mnist", "cifar10"]
+    assert not mirrors("folder") and not mirrors("npz") and not mirrors("my-own")

@@ -15,7 +15,7 @@ from nas4cnn.core.errors import ConfigError
 from nas4cnn.core.space import Genotype, SearchSpace
 from nas4cnn.data.dataset import DataSet
 from nas4cnn.data.load import load_dataset
-from nas4cnn.data.sources import check_dataset
+from nas4cnn.data.sources import check_dataset, mirrors
 from nas4cnn.nn.activations import check_activation_names
 from nas4cnn.nn.model import check_space_fits
 from nas4cnn.nn.optimizers import check_optimizer
@@ -45,7 +45,7 @@ def prepare(config: RunConfig | None, data: DataSet | None) -> tuple[RunConfig, 
         check_dataset(config.data.dataset)
     data = data if data is not None else load_dataset(config.data)
     check_space_fits(config.space, data.input_shape)
-    config, chosen = choose(config, len(data.train), len(data.val))
+    config, chosen = choose(config, len(data.train), len(data.val), mirrors(data.name))
     if chosen and len(data.train) > SUBSET:  # on small data every choice is the usual value: nothing to tell
         notice.info("chosen from the data's size: %s", "; ".join(map(str, chosen)))
     return config, data

@@ -30,6 +30,7 @@ from nas4cnn.core.errors import ConfigError, RunDirError
 from nas4cnn.core.record import Evaluation, Status
 from nas4cnn.core.seeding import STRATEGY, derive_seed
 from nas4cnn.data.dataset import DataSet
+from nas4cnn.data.sources import mirrors
 from nas4cnn.data.subset import search_subset
 from nas4cnn.nn.checkpoint import load_model
 from nas4cnn.nn.model import CNN
@@ -129,7 +130,8 @@ def resume_search(
         config, data = prepare(stored, data)
         check_same_data(store.info["dataset"], data, "--resume")
         if given is not None:  # the settings given are compared as the run chose them
-            check_same_config(config.to_dict(), choose(given, len(data.train), len(data.val))[0].to_dict())
+            chosen, _ = choose(given, len(data.train), len(data.val), mirrors(data.name))
+            check_same_config(config.to_dict(), chosen.to_dict())
         # The same kind of device and CPU step, or the results would not be the same.
         want, got = store.info["execution"]["device"], resolve_device(device)
         if got.type != want:

@@ -17,7 +17,7 @@ from nas4cnn.core.config import RECIPES, SETTINGS
 DATA = ("data.dataset", "data.data_dir", "data.download", "data.val_fraction", "data.split_seed", "data.image_size",
         "data.channels")
 RECIPE = ("train.lr", "train.batch_size", "train.scaling", "train.schedule", "train.augment", "train.aug_shift",
-          "train.aug_rotate", "train.aug_scale")
+          "train.aug_rotate", "train.aug_scale", "train.aug_flip")
 FINAL = ("search.final_repeats", "search.final_patience", "search.final_trainval")
 SEARCH = ("search.generations", "search.population", "train.epochs", "search.lam", "search.final_epochs",
           "search.strategy", "search.early_stop", "search.distinct_survivors", "search.budget", "search.subset",

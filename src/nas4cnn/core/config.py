@@ -89,6 +89,9 @@ class TrainConfig:
                                  metavar="DEG", zero="off")
     aug_scale: float = _setting(0.1, Number(below=1), "random scaling up to a fraction F", metavar="F",
                                 zero="off")
+    aug_flip: str = _setting("auto", OneOf(AUGMENTS), "mirror training images left-right at random (auto: for "
+                             "data sets whose classes look alike mirrored, fashion-mnist and cifar10; not digits "
+                             "or letters), whatever --augment says")
 
 
 @dataclass(frozen=True)
@@ -186,8 +189,8 @@ class RunConfig:
 # The original project's recipe (the seed's: raw inputs, constant Adamax 1e-3 on batches of 64, no augmentation,
 # 40 final epochs on the training split), kept available exactly: `--recipe seed`.
 ORIGINAL_RECIPE = {
-    "train": {"lr": 1e-3, "batch_size": 64, "scaling": "none", "schedule": "constant", "aug_shift": 0.0, "aug_rotate": 0.0,
-              "aug_scale": 0.0},
+    "train": {"lr": 1e-3, "batch_size": 64, "scaling": "none", "schedule": "constant", "aug_shift": 0.0,
+              "aug_rotate": 0.0, "aug_scale": 0.0, "aug_flip": "off"},
     "search": {"final_epochs": 40, "final_patience": 0, "final_trainval": False},
 }
 # Each recipe's values, by section, where they differ from the fields' defaults.
@@ -260,6 +263,8 @@ def config_from_dict(raw: dict, source: str = "config", base: RunConfig | None =
         # was made with the seed's recipe: read it as such, not with today's defaults.
         old = isinstance(raw.get("train"), dict) and "scaling" not in raw["train"]
         base = RunConfig.recipe("seed") if old else RunConfig()
+        if isinstance(raw.get("train"), dict) and "aug_flip" not in raw["train"]:
+            base = base.override("train", aug_flip="off")  # stored before mirroring was a setting: none
     config = RunConfig(
         space=space_from_dict(raw.get("space", {}), source),
         train=replace(base.train, **section_values("train")),

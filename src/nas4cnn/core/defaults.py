@@ -16,12 +16,15 @@ the run and a resumed run uses them as they were:
 - `train.augment`: on up to LARGE_DATA training images, off above (measured on Fashion-MNIST:
   15 epochs of conv32k5-relu-maxpool2-fc100 reached test error 0.084 without augmentation
   and 0.096 with the default shifts, rotations and scalings);
+- `train.aug_flip`: on for a data set whose classes look alike mirrored left-right (clothing,
+  objects: `mirrors`), off for the others (digits, letters, the user's own files);
 - `search.final_epochs`: 100 up to 8,000 training images, else FINAL_IMAGE_EPOCHS / images
   (rounded), at least MIN_FINAL_EPOCHS: the final model's training then sees about as many
   images whatever the data's size.
 
 On the seed's digits every rule gives the value the settings had before they were chosen
-(all images, batches of 64, augmentation on, 100 final epochs), so its results are unchanged.
+(all images, batches of 64, augmentation on, no mirroring, 100 final epochs), so its results are
+unchanged.
 """
 
 from __future__ import annotations
@@ -64,14 +67,14 @@ def final_epochs(n_train: int) -> int:
     return max(MIN_FINAL_EPOCHS, min(MAX_FINAL_EPOCHS, round(FINAL_IMAGE_EPOCHS / n_train)))
 
 
-def choose(config: RunConfig, n_train: int, n_val: int) -> tuple[RunConfig, list[Choice]]:
-    """`config` with its automatic settings (those at 0) chosen for splits of `n_train`
-    training and `n_val` validation images, and what was chosen. A setting already given is
-    kept as it is."""
+def choose(config: RunConfig, n_train: int, n_val: int, mirrors: bool = False) -> tuple[RunConfig, list[Choice]]:
+    """`config` with its automatic settings (those at 0 or "auto") chosen for splits of
+    `n_train` training and `n_val` validation images of a data set whose classes look alike
+    mirrored if `mirrors`, and what was chosen. A setting already given is kept as it is."""
     s, t = config.search, config.train
     chosen: list[Choice] = []
     search: dict[str, int] = {}
-    train: dict[str, int] = {}
+    train: dict[str, int | str] = {}
     if s.subset == 0:
         search["subset"] = search_subset_size(n_train, s.budget)
         why = "all training images" if search["subset"] == n_train else f"of {n_train:,} training images"
@@ -87,6 +90,10 @@ def choose(config: RunConfig, n_train: int, n_val: int) -> tuple[RunConfig, list
         if getattr(settled, key) != getattr(t, key):
             train[key] = getattr(settled, key)
             chosen.append(Choice(setting_name("train", key), train[key], f"{n_train:,} training images"))
+    if t.aug_flip == "auto":
+        train["aug_flip"] = "on" if mirrors else "off"
+        chosen.append(Choice(setting_name("train", "aug_flip"), train["aug_flip"],
+                             "its classes look alike mirrored" if mirrors else "not a data set known to mirror"))
     if s.final_epochs == 0:
         search["final_epochs"] = final_epochs(n_train)
         chosen.append(Choice(setting_name("search", "final_epochs"), search["final_epochs"],
@@ -97,9 +104,11 @@ def choose(config: RunConfig, n_train: int, n_val: int) -> tuple[RunConfig, list
 def settle(cfg: TrainConfig, n_train: int) -> TrainConfig:
     """A training recipe with its automatic settings chosen for `n_train` training images, for
     code that trains without a prepared run config (a run's config has them chosen already,
-    from the whole data set's size: `choose`)."""
-    if cfg.batch_size and cfg.augment != "auto":
+    from the whole data set's size: `choose`). Mirroring left "auto" is off here: only a run's
+    config knows its data set."""
+    if cfg.batch_size and cfg.augment != "auto" and cfg.aug_flip != "auto":
         return cfg
     large = n_train > LARGE_DATA
     return replace(cfg, batch_size=cfg.batch_size or (128 if large else 64),
-                   augment=("off" if large else "on") if cfg.augment == "auto" else cfg.augment)
+                   augment=("off" if large else "on") if cfg.augment == "auto" else cfg.augment,
+                   aug_flip="off" if cfg.aug_flip == "auto" else cfg.aug_flip)

@@ -40,6 +40,7 @@ class DataSource:
     module: str  # its module in nas4cnn.data.sources, with load(cfg: DataConfig) -> DataSet
     takes_path: bool = False
     settings: tuple[str, ...] = ()  # those of OPTIONAL_SETTINGS it reads
+    mirrors: bool = False  # its classes look alike mirrored left-right: --aug-flip auto mirrors its images
 
     @property
     def spelling(self) -> str:
@@ -56,9 +57,11 @@ SOURCES: dict[str, DataSource] = {
     for s in (
         DataSource("digits", "scikit-learn's 8x8 digits, the original project's split; the default", "digits"),
         DataSource("mnist", "MNIST handwritten digits, 28x28 grey, IDX files", "idx", settings=_OFFICIAL),
-        DataSource("fashion-mnist", "Fashion-MNIST clothing, 28x28 grey, IDX files", "idx", settings=_OFFICIAL),
+        DataSource("fashion-mnist", "Fashion-MNIST clothing, 28x28 grey, IDX files", "idx", settings=_OFFICIAL,
+                   mirrors=True),
         DataSource("kmnist", "Kuzushiji-MNIST characters, 28x28 grey, IDX files", "idx", settings=_OFFICIAL),
-        DataSource("cifar10", "CIFAR-10, 32x32 colour, its Python batches", "cifar", settings=_OFFICIAL),
+        DataSource("cifar10", "CIFAR-10, 32x32 colour, its Python batches", "cifar", settings=_OFFICIAL,
+                   mirrors=True),
         DataSource("folder", "one sub-folder of images per class", "folder", takes_path=True,
                    settings=("image_size", "channels", "val_fraction", "split_seed")),
         DataSource("npz", "arrays x, y", "npz", takes_path=True, settings=("val_fraction", "split_seed")),
@@ -87,6 +90,13 @@ def find_source(dataset: str) -> DataSource:
     paths = " or ".join(s.spelling for s in SOURCES.values() if s.takes_path)
     raise ConfigError(f"{setting_name('data', 'dataset')} must be one of {list(source_names())} or {paths}; "
                       f"got {dataset!r}")
+
+
+def mirrors(name: str) -> bool:
+    """Whether the named data set's classes look alike mirrored left-right (False for the user's
+    own files and any name that is not a named data set: mirroring them is the user's call)."""
+    source = SOURCES.get(name)
+    return source is not None and not source.takes_path and source.mirrors
 
 
 def check_dataset(dataset: str) -> None:
