@@ -316,7 +316,54 @@ def test_layer_listings_add_up_to_the_parameter_counts():
 def test_tabulate_refuses_a_space_too_large_to_train_whole(capsys):
     assert main(["tabulate", "--space", "compact", "--out", "never.json.gz"]) == 2
     err = capsys.readouterr().err
-    assert "this space has 4,119,552,000" in err and len(err.strip().splitlines()) == 1
+    assert "this space has 4,119,552,000" in err and "--sample N" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_space_too_large_is_tabulated_on_a_sample_and_compared_against_it(tmp_path):
+    from nas4cnn.api.tables import compare_markdown
+    from nas4cnn.tables.tabulate import Table, sample_networks
+
+    data = make_dataset(shape=(1, 16, 16), n=(40, 10, 10))
+    config = RunConfig(space=COMPACT).override("train", epochs=2).override("search", seed=4)
+    table = api.tabulate(config, seeds=1, out=tmp_path / "t.json.gz", data=data, device="cpu", workers=1, sample=6)
+    assert table.sampled and len(table.genotypes) == 6 and table.space_networks == COMPACT.n_networks
+    assert table.genotypes == sample_networks(COMPACT, 6, 4, data.input_shape, 3)  # the run seed's draws
+    assert table.genotypes != sample_networks(COMPACT, 6, 5, data.input_shape, 3)
+    for g in table.genotypes:
+        assert COMPACT.canonical(g) == g and refusal(COMPACT, COMPACT.decode(g), data.input_shape, 0) is None
+    assert not np.isnan(table.val_error).any()
+    loaded = Table.load(tmp_path / "t.json.gz")
+    assert loaded.sampled and loaded.space_networks == COMPACT.n_networks
+    rows = api.compare(["random", "evolution"], table=tmp_path / "t.json.gz", repeats=2, population=3, budget=40)
+    assert all(0 < r["nearest_lookup_fraction"] <= 1 for r in rows)
+    assert "a sample of 6 of the space's 4,119,552,000 networks" in compare_markdown(rows)
+
+
+def test_a_table_looks_a_network_up_as_itself_or_its_nearest_sampled_one():
+    from nas4cnn.tables.tabulate import Table
+
+    genotypes = [COMPACT.canonical(g) for g in _random(COMPACT, 5, seed=2)]
+    n = len(genotypes)
+    table = Table(RunConfig(space=COMPACT), "fixture", 1, [0], genotypes, np.ones(n, dtype=np.int64),
+                  np.zeros((1, n, 1)), np.zeros((1, n, 1)), space_networks=COMPACT.n_networks)
+    for row, g in enumerate(genotypes):
+        assert table.lookup(g) == row
+    near = list(genotypes[3])
+    d = COMPACT.genes.index("dropout")
+    near[d] = (near[d] + 1) % COMPACT.sizes[d]
+    rows = np.asarray(genotypes)
+    distance = (rows != np.asarray(COMPACT.canonical(near))).sum(1)
+    assert table.lookup(tuple(near)) == int(distance.argmin()) and distance.min() >= 1
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--space", "compact", "--sample", "0"], "--sample must be an integer >= 1; got 0"),
+    (["--sample", "5000"], "--sample 5,000: the space has only 900 networks; leave --sample out"),
+])
+def test_a_bad_sample_is_one_line(args, fragment, capsys):
+    assert main(["tabulate", *args, "--out", "never.json.gz"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1
 
 
 def test_evaluate_says_why_a_network_was_not_trained(capsys):

@@ -27,9 +27,12 @@ def tabulate(
     device: str = "auto",
     workers: int | None = None,
     progress: bool = False,
+    sample: int | None = None,
 ):
     """Train every distinct network of the space for `config.train.epochs`, for seeds
-    `config.search.seed` ... + seeds - 1, and return (and save to `out`) the table."""
+    `config.search.seed` ... + seeds - 1, and return (and save to `out`) the table. With
+    `sample`, that many networks drawn at random with the run seed instead (the only way to
+    tabulate a space of more than GRID_LIMIT networks)."""
     from nas4cnn.tables.tabulate import tabulate as run_tabulate
 
     config, data = prepare(config, data)
@@ -38,13 +41,17 @@ def tabulate(
     if out is not None:
         out = rundir.check_output_file(out, "--out")
     n = config.space.n_networks
-    if n > GRID_LIMIT:
+    if sample is None and n > GRID_LIMIT:
         raise ConfigError(f"tabulate trains every network of the space once, and this space has {n:,} (at most "
-                          f"{GRID_LIMIT:,}); tabulate a smaller space (--space FILE)")
-    bar = tqdm(total=n * seeds, desc="tabulate", unit="net", disable=not progress)
+                          f"{GRID_LIMIT:,}); tabulate a sample of it (--sample N) or a smaller space (--space FILE)")
+    if sample is not None:
+        from nas4cnn.tables.tabulate import sample_networks
+
+        sample_networks(config.space, sample, config.search.seed, data.input_shape, data.num_classes)  # checks first
+    bar = tqdm(total=(sample or n) * seeds, desc="tabulate", unit="net", disable=not progress)
     try:
         table = run_tabulate(config, data, list(range(config.search.seed, config.search.seed + seeds)),
-                             device, workers, on_progress=bar.update)
+                             device, workers, on_progress=bar.update, sample=sample)
     finally:
         bar.close()
     if out is not None:
@@ -105,7 +112,7 @@ def compare(
     mean_obj = t.objective(lam).mean(0)
     best = int(mean_obj.argmin())
     optimum = {"optimum": t.space.name(t.genotypes[best]), "optimum_objective": float(mean_obj[best]),
-               "table_seeds": len(t.seeds)}
+               "table_seeds": len(t.seeds), "table_networks": len(t.genotypes), "space_networks": t.space_networks}
     rows, curves = [], {}
     bar = tqdm(total=len(names) * repeats, desc="compare", unit="run", disable=not progress)
     jobs = [(str(table) if table else None, specs[name][0], r, lam, budget, specs[name][1], specs[name][2],
@@ -169,6 +176,11 @@ def compare_markdown(rows: list[dict]) -> str:
     head = (f"Optimum: {r0['optimum']} (mean objective {r0['optimum_objective']:.4f} over "
             f"{r0['table_seeds']} seeds); {r0['repeats']} repeats, budget {r0['budget_epochs']:,} "
             "architecture-epochs.\n\n")
+    if r0.get("space_networks", 0) > r0.get("table_networks", 0):
+        share = max(r.get("nearest_lookup_fraction", 0.0) for r in rows)
+        head += (f"The table holds a sample of {r0['table_networks']:,} of the space's {r0['space_networks']:,} "
+                 "networks: a network outside it is scored as its nearest sampled network (fewest genes "
+                 f"differing); up to {share:.0%} of a strategy's trainings were.\n\n")
     lines = ["| strategy | found optimum | median trained networks | median trained epochs | IQR epochs |",
              "|---|---|---|---|---|"]
     fmt = lambda x: "—" if x is None else f"{x:,.0f}"  # noqa: E731

@@ -106,10 +106,11 @@ def tabulate(args: argparse.Namespace) -> None:
     from nas4cnn import api
 
     t = api.tabulate(config, seeds=args.seeds, out=args.out, device=args.device,
-                     workers=args.workers, progress=not args.quiet)
+                     workers=args.workers, progress=not args.quiet, sample=args.sample)
     obj = t.objective(t.config.search.lam).mean(0)
     best = int(obj.argmin())
-    print(f"wrote {args.out}: {len(t.genotypes)} networks x {len(t.seeds)} seeds x {t.epochs} epochs; "
+    of = f" (a sample of the space's {t.space_networks:,})" if t.sampled else ""
+    print(f"wrote {args.out}: {len(t.genotypes)} networks{of} x {len(t.seeds)} seeds x {t.epochs} epochs; "
           f"best by mean objective {t.space.name(t.genotypes[best])} ({obj[best]:.4f})")
 
 

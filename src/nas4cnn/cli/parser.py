@@ -104,6 +104,9 @@ def _tabulate(tb: argparse.ArgumentParser) -> None:
     _common(tb)
     add_settings(tb, ["train.epochs"], helps={"train.epochs": "epochs per architecture"})
     tb.add_argument("--seeds", type=int, default=3, help="seeds, from --seed on (default 3)")
+    tb.add_argument("--sample", type=int, metavar="N",
+                    help="tabulate N networks drawn at random (with --seed) instead of all: for a space too large "
+                         "to train whole; compare then scores a network outside the sample as its nearest one")
     tb.add_argument("--out", metavar="FILE", default="table.json.gz", help="where to write (default table.json.gz)")
     tb.add_argument("--workers", type=int, help=WORKERS_HELP)
     tb.add_argument("--quiet", action="store_true", help="no progress bar")

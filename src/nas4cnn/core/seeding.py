@@ -14,7 +14,7 @@ def derive_seed(*parts: int | Iterable[int]) -> int:
 
 
 # Purposes, so that streams for different uses never coincide.
-INIT, DATA_ORDER, STRATEGY, AUGMENT, SUBSET = 1, 2, 3, 4, 5
+INIT, DATA_ORDER, STRATEGY, AUGMENT, SUBSET, TABLE_SAMPLE = 1, 2, 3, 4, 5, 6
 
 
 def init_seed(run_seed: int, genotype: Iterable[int]) -> int:

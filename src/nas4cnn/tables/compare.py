@@ -8,7 +8,9 @@ epochs; a repeat, or an equivalent genotype, is free when the strategy's run cac
 is not trained. With early stopping (see `early_stop`), a network stopped at a checkpoint
 costs the epochs it trained. The space's optimum is the network with the best objective
 averaged over the table's seeds; a repeat finds it when it trains that network for the full
-epochs (a stopped training does not count).
+epochs (a stopped training does not count). Against a sampled table the optimum is the
+sample's best, and a network outside the sample is scored, and counts as found, as its
+nearest sampled network (`Table.lookup`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Replay:
     trained_networks: int = 0
     trained_epochs: int = 0
     curve: list[tuple[int, float]] = field(default_factory=list)  # (trained epochs, regret) after each batch
+    exact_lookups: int = 0  # trainings read from the table as they were
+    nearest_lookups: int = 0  # trainings of networks outside a sampled table, scored as their nearest sampled one
 
 
 def replay(table: Table, name: str, repeat: int, lam: float, budget: int, population: int,
@@ -47,8 +51,7 @@ def replay(table: Table, name: str, repeat: int, lam: float, budget: int, popula
     or stops training anything new."""
     full = table.epochs
     mean_obj = table.objective(lam).mean(0)
-    optimum = table.genotypes[int(mean_obj.argmin())]
-    index = table.index()
+    optimum = int(mean_obj.argmin())
     strategy = make_strategy(name, table.space, population, derive_seed(STRATEGY, repeat), max_epochs=full)
     ev = TableEvaluator(table, lam, repeat % len(table.seeds), early_stop=stop or 0.0, reuse=cache)
     result = Replay(name)
@@ -58,10 +61,10 @@ def replay(table: Table, name: str, repeat: int, lam: float, budget: int, popula
     def after(generation: Generation, results: list[Evaluation]) -> None:
         nonlocal stalled, spent
         if generation.epochs == full and result.found_networks is None:
-            if any(r.ok and ev.space.canonical(r.genotype) == optimum for r in results):
+            if any(r.ok and table.lookup(r.genotype) == optimum for r in results):
                 result.found_networks, result.found_epochs = ev.n_trained, ev.trained_epochs
         best = generation.best_genotype
-        regret = math.inf if best is None else float(mean_obj[index[ev.space.canonical(best)]] - mean_obj.min())
+        regret = math.inf if best is None else float(mean_obj[table.lookup(best)] - mean_obj.min())
         result.curve.append((ev.trained_epochs, regret))
         stalled = stalled + 1 if ev.trained_epochs == spent else 0
         spent = ev.trained_epochs
@@ -69,6 +72,7 @@ def replay(table: Table, name: str, repeat: int, lam: float, budget: int, popula
     run_search(strategy, ev, generations=None, on_generation=after,
                until=lambda: ev.trained_epochs >= budget or stalled >= STALL_LIMIT or result.found_networks is not None)
     result.trained_networks, result.trained_epochs = ev.n_trained, ev.trained_epochs
+    result.exact_lookups, result.nearest_lookups = ev.exact, ev.nearest
     return result
 
 
@@ -94,7 +98,13 @@ def summarize(replays: list[Replay], budget: int) -> dict:
         "median_trained_epochs": finite(med_e),
         "iqr_trained_epochs": None if not (math.isfinite(q1_e) and math.isfinite(q3_e)) else [q1_e, q3_e],
         "mean_trained_epochs_per_repeat": statistics.mean(r.trained_epochs for r in replays),
+        "nearest_lookup_fraction": _share(sum(r.nearest_lookups for r in replays),
+                                          sum(r.exact_lookups + r.nearest_lookups for r in replays)),
     }
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
 
 
 def regret_curve(replays: list[Replay], grid: np.ndarray) -> np.ndarray:
