@@ -114,17 +114,22 @@ def compare(
     optimum = {"optimum": t.space.name(t.genotypes[best]), "optimum_objective": float(mean_obj[best]),
                "table_seeds": len(t.seeds), "table_networks": len(t.genotypes), "space_networks": t.space_networks}
     rows, curves = [], {}
-    bar = tqdm(total=len(names) * repeats, desc="compare", unit="run", disable=not progress)
     jobs = [(str(table) if table else None, specs[name][0], r, lam, budget, specs[name][1], specs[name][2],
              early_stop) for name in names for r in range(repeats)]
-    try:
-        with _replay_pool() as pool:
+    # The workers are forked before the progress bar starts its monitor thread, and let go by
+    # closing the pool (a worker killed by `terminate` could leave the others, or this
+    # process, waiting on a lock it held).
+    with _replay_pool() as pool:
+        bar = tqdm(total=len(names) * repeats, desc="compare", unit="run", disable=not progress)
+        try:
             done = []
             for result in pool.imap(_replay_job, jobs, chunksize=4):
                 done.append(result)
                 bar.update()
-    finally:
-        bar.close()
+        finally:
+            bar.close()
+        pool.close()
+        pool.join()
     for k, name in enumerate(names):
         replays = done[k * repeats : (k + 1) * repeats]
         row = summarize(replays, budget)
