@@ -334,8 +334,14 @@ def test_a_space_too_large_is_tabulated_on_a_sample_and_compared_against_it(tmp_
     assert not np.isnan(table.val_error).any()
     loaded = Table.load(tmp_path / "t.json.gz")
     assert loaded.sampled and loaded.space_networks == COMPACT.n_networks
+    assert loaded.input_shape == (1, 16, 16) and loaded.num_classes == 3
     rows = api.compare(["random", "evolution"], table=tmp_path / "t.json.gz", repeats=2, population=3, budget=40)
     assert all(0 < r["nearest_lookup_fraction"] <= 1 for r in rows)
+    from nas4cnn.tables.table_evaluator import TableEvaluator
+
+    ev = TableEvaluator(loaded, 0.01, 0)  # a network too large for the space's limit is pruned, as in a search
+    big = COMPACT.parse("conv32k5-relu+conv64k5-relu+conv96k5-relu+conv128k3-relu+flat-fc128")
+    assert "parameter" in ev.refusal(big, ev.params(big)) and ev.refusal(table.genotypes[0], 0) is None
     assert "a sample of 6 of the space's 4,119,552,000 networks" in compare_markdown(rows)
 
 

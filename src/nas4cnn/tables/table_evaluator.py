@@ -2,14 +2,17 @@
 E epochs gets the validation figures the table recorded after epoch E (for one of its
 seeds), and early stopping stops it at a checkpoint by the same rule as a real training.
 It counts the compute a real run would have spent: the epochs each trained network took.
-Against a sampled table, a network outside the sample gets its nearest sampled network's
-figures (`Table.lookup`); `exact` and `nearest` count the lookups of each kind."""
+Against a sampled table, a network outside the sample is scored as its nearest sampled
+network (`Table.lookup`: its figures and size), but pruned, as a real search prunes it,
+where it does not itself fit the data's images or the space's parameter limit (for a table
+that records the data's shape); `exact` and `nearest` count the lookups of each kind."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from nas4cnn.core.early_stop import checkpoints
+from nas4cnn.core.params import count_params, refusal
 from nas4cnn.core.record import Evaluation, Status
 from nas4cnn.core.space import Genotype
 from nas4cnn.searching.evaluator import Evaluator
@@ -26,6 +29,13 @@ class TableEvaluator(Evaluator):
 
     def params(self, genotype: Genotype) -> int:
         return int(self.table.params[self.table.lookup(genotype)])
+
+    def refusal(self, genotype: Genotype, params: int) -> str | None:
+        t = self.table
+        if t.input_shape is None:
+            return None
+        arch = self.space.decode(genotype)  # the network's own size decides, not its neighbour's
+        return refusal(self.space, arch, t.input_shape, count_params(arch, t.input_shape, t.num_classes))
 
     def _run(self, genotypes: list[Genotype], params: list[int], groups: list[list[int]], epochs: int,
              stop: dict[int, float] | None) -> Iterator[tuple[int, list[Evaluation]]]:

@@ -50,6 +50,8 @@ class Table:
     val_error: np.ndarray  # (seeds, networks, epochs)
     val_nll: np.ndarray  # (seeds, networks, epochs)
     space_networks: int = 0  # distinct networks of the space; more than len(genotypes): a sample of it
+    input_shape: tuple[int, int, int] | None = None  # the data's images (None in tables made before it was kept)
+    num_classes: int | None = None
 
     @property
     def epochs(self) -> int:
@@ -99,6 +101,8 @@ class Table:
             "val_error": np.round(self.val_error, 6).tolist(),
             "val_nll": np.round(self.val_nll, 6).tolist(),
             "space_networks": self.space_networks or len(self.genotypes),
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "num_classes": self.num_classes,
         }
         with atomic_path(path, "--out") as tmp, gzip.open(tmp, "wt", encoding="utf-8") as f:
             json.dump(payload, f, separators=(",", ":"))
@@ -131,6 +135,8 @@ class Table:
                 val_error=np.asarray(payload["val_error"], dtype=np.float64),
                 val_nll=np.asarray(payload["val_nll"], dtype=np.float64),
                 space_networks=int(payload.get("space_networks", len(payload["genotypes"]))),
+                input_shape=None if payload.get("input_shape") is None else tuple(map(int, payload["input_shape"])),
+                num_classes=None if payload.get("num_classes") is None else int(payload["num_classes"]),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RunDirError(f"--table: {str(path)!r} is damaged ({type(e).__name__}: {e})") from None
@@ -181,7 +187,8 @@ def tabulate(
         finally:
             executor.close()
     return Table(config, data.name, max_params(space, shape, k), list(seeds), genotypes, params, val_error, val_nll,
-                 space_networks=space.n_networks if sample is not None else len(genotypes))
+                 space_networks=space.n_networks if sample is not None else len(genotypes),
+                 input_shape=tuple(shape), num_classes=k)
 
 
 def _fits(space: SearchSpace, genotype: Genotype, shape, num_classes: int) -> bool:
