@@ -44,14 +44,15 @@ def tabulate(
     if sample is None and n > GRID_LIMIT:
         raise ConfigError(f"tabulate trains every network of the space once, and this space has {n:,} (at most "
                           f"{GRID_LIMIT:,}); tabulate a sample of it (--sample N) or a smaller space (--space FILE)")
-    if sample is not None:
+    networks = None
+    if sample is not None:  # drawn (and checked) before any training
         from nas4cnn.tables.tabulate import sample_networks
 
-        sample_networks(config.space, sample, config.search.seed, data.input_shape, data.num_classes)  # checks first
+        networks = sample_networks(config.space, sample, config.search.seed, data.input_shape, data.num_classes)
     bar = tqdm(total=(sample or n) * seeds, desc="tabulate", unit="net", disable=not progress)
     try:
         table = run_tabulate(config, data, list(range(config.search.seed, config.search.seed + seeds)),
-                             device, workers, on_progress=bar.update, sample=sample)
+                             device, workers, on_progress=bar.update, networks=networks)
     finally:
         bar.close()
     if out is not None:

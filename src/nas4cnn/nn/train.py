@@ -65,9 +65,9 @@ class Prepared:
     def from_data(cls, data: DataSet, cfg: TrainConfig) -> Prepared:
         cfg = settle(cfg, len(data.train))
         norm = fit_normalization(cfg.scaling, data)
-        resample = cfg.augment == "on"
-        aug = Augmentation(cfg.aug_shift * resample, cfg.aug_rotate * resample, cfg.aug_scale * resample,
-                           flip=cfg.aug_flip == "on")
+        flip = cfg.aug_flip == "on"
+        aug = (Augmentation(cfg.aug_shift, cfg.aug_rotate, cfg.aug_scale, flip) if cfg.augment == "on"
+               else Augmentation(flip=flip))
         return cls(normalize(data, norm), norm, aug, data.train.x if aug.active else None)
 
     def batches(self, batch_size: int, seed: int, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:

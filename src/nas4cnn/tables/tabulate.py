@@ -66,12 +66,11 @@ class Table:
         """Whether the table holds a sample of its space's networks, not all of them."""
         return self.space_networks > len(self.genotypes)
 
-    def index(self) -> dict[Genotype, int]:
-        return {g: i for i, g in enumerate(self.genotypes)}
-
     @cached_property
     def _rows(self) -> tuple[dict[Genotype, int], np.ndarray]:
-        return self.index(), np.asarray(self.genotypes, dtype=np.int64).reshape(len(self.genotypes), -1)
+        """Each genotype's row, and the genotypes as one array (for the nearest one)."""
+        index = {g: i for i, g in enumerate(self.genotypes)}
+        return index, np.asarray(self.genotypes, dtype=np.int64).reshape(len(self.genotypes), -1)
 
     def lookup(self, genotype: Genotype) -> int:
         """The row of `genotype`'s network: its own (any equivalent genotype finds it), or, for
@@ -155,17 +154,17 @@ def tabulate(
     device: str = "auto",
     workers: int | None = None,
     on_progress: Callable[[int], None] | None = None,
-    sample: int | None = None,
+    networks: list[Genotype] | None = None,
 ) -> Table:
-    """Train every distinct network of the space that fits the data's images (or a `sample`
-    of that many, drawn with the run seed: `sample_networks`) for `config.train.epochs`, once
-    per seed."""
+    """Train every distinct network of the space that fits the data's images (or only
+    `networks`, a sample of them from `sample_networks`) for `config.train.epochs`, once per
+    seed."""
     space = config.space
     shape, k = data.input_shape, data.num_classes
-    if sample is None:
+    if networks is None:
         genotypes = sorted(g for g in {space.canonical(g) for g in space.all_genotypes()} if _fits(space, g, shape, k))
     else:
-        genotypes = sample_networks(space, sample, config.search.seed, shape, k)
+        genotypes = list(networks)
     params = np.array([count_params(space.decode(g), shape, k) for g in genotypes])
     E = config.train.epochs
     val_error = np.full((len(seeds), len(genotypes), E), math.nan)
@@ -187,7 +186,7 @@ def tabulate(
         finally:
             executor.close()
     return Table(config, data.name, max_params(space, shape, k), list(seeds), genotypes, params, val_error, val_nll,
-                 space_networks=space.n_networks if sample is not None else len(genotypes),
+                 space_networks=space.n_networks if networks is not None else len(genotypes),
                  input_shape=tuple(shape), num_classes=k)
 
 

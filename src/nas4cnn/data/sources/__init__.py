@@ -96,7 +96,7 @@ def mirrors(name: str) -> bool:
     """Whether the named data set's classes look alike mirrored left-right (False for the user's
     own files and any name that is not a named data set: mirroring them is the user's call)."""
     source = SOURCES.get(name)
-    return source is not None and not source.takes_path and source.mirrors
+    return source is not None and source.mirrors
 
 
 def check_dataset(dataset: str) -> None:
