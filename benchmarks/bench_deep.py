@@ -15,14 +15,23 @@ deeper networks:
 (b) with Fashion-MNIST present (`apt-get install dataset-fashion-mnist`; skipped in one
     line otherwise): one random generation of the compact space, trained for one epoch on
     2,000 images through the search's evaluator on every core, in images per second.
+(c) with Fashion-MNIST present: the issue's target run, as a user runs it, in a subprocess:
+    `nas4cnn search --dataset fashion-mnist --data-dir DIR --space compact --budget 2h
+    --repeats 3` (nothing else set); its wall time, the winner's parameters and its test
+    accuracy, mean over the 3 final seeds, each against its target (< 100,000 parameters,
+    >= 0.94, within the budget). Hours: not in the default parts.
 
-Usage: python benchmarks/bench_deep.py [--parts a,b] [--networks N ...] [--copies 4,8] [--size 28]
+Usage: python benchmarks/bench_deep.py [--parts a,b,c] [--networks N ...] [--copies 4,8] [--size 28]
+                                       [--budget 2h] [--final-repeats 3] [--run-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -157,6 +166,45 @@ def part_b(args) -> None:
           f"{trained * 2000 / seconds:,.0f} images/s")
 
 
+TARGET_PARAMS = 100_000
+TARGET_ACCURACY = 0.94
+
+
+def part_c(args) -> None:
+    folder = Path(args.data_dir)
+    if missing_files(folder):
+        print(f"(c) skipped: Fashion-MNIST not found in {folder} (apt-get install dataset-fashion-mnist)")
+        return
+    from nas4cnn.core.checks import parse_duration
+
+    budget = parse_duration(args.budget)
+    out = Path(args.run_dir or tempfile.mkdtemp(prefix="bench-deep-")) / "compact-search"
+    cmd = [sys.executable, "-m", "nas4cnn", "search", "--dataset", "fashion-mnist", "--data-dir", str(folder),
+           "--space", "compact", "--budget", args.budget, "--repeats", str(args.final_repeats),
+           "--out", str(out)]
+    print(f"(c) {' '.join(['nas4cnn', *cmd[3:]])}", flush=True)
+    start = time.perf_counter()
+    run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    if run.returncode != 0:
+        print(run.stderr[-2000:])
+        raise SystemExit(f"(c) the search failed with exit status {run.returncode}")
+    summary = json.loads((out / "summary.json").read_text())
+    final = summary["final"]
+    accuracy = 1 - (final.get("test_error_mean") or final["test_error"])
+    seconds = summary["seconds"]
+    print(f"    wall time {wall / 60:.1f} min (search {seconds['search'] / 60:.1f} min, final model "
+          f"{seconds['final'] / 60:.1f} min), {summary['n_trained']} networks trained, {summary['n_generations']} "
+          f"generations")
+    print(f"    winner {final['arch']}: {final['params']:,} parameters, test accuracy {accuracy:.4f} (mean over "
+          f"{final['repeats']} final seeds), final model {final['epochs']} epochs + {final['trainval_epochs']} on "
+          f"train + validation")
+    for what, met in ((f"fewer than {TARGET_PARAMS:,} parameters", final["params"] < TARGET_PARAMS),
+                      (f"test accuracy >= {TARGET_ACCURACY}", accuracy >= TARGET_ACCURACY),
+                      (f"within {args.budget}", wall <= budget)):
+        print(f"    target {what}: {'met' if met else 'NOT met'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--parts", default="a,b")
@@ -167,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=DEFAULT_DIR)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget", default="2h", help="(c): the run's --budget")
+    p.add_argument("--final-repeats", type=int, default=3, help="(c): final seeds")
+    p.add_argument("--run-dir", help="(c): where the run's folder goes (default: a new temporary folder)")
     args = p.parse_args(argv)
     print(f"machine: {cpu_name()}, torch {torch.__version__}")
     parts = [s.strip() for s in args.parts.split(",")]
@@ -174,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         part_a(args)
     if "b" in parts:
         part_b(args)
+    if "c" in parts:
+        part_c(args)
     return 0
 
 

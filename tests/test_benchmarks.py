@@ -30,7 +30,7 @@ def test_fashion_benchmark_skips_without_its_files(tmp_path, capsys):
 
 def test_the_deep_benchmark_compares_equal_work_and_skips_without_its_files(tmp_path, capsys):
     import torch
-    from bench_deep import NETWORKS, SHAPE, Wide, part_b
+    from bench_deep import NETWORKS, SHAPE, Wide, part_b, part_c
 
     from nas4cnn.core.deep_params import count_params
     from nas4cnn.core.spaces import COMPACT
@@ -45,5 +45,7 @@ def test_the_deep_benchmark_compares_equal_work_and_skips_without_its_files(tmp_
         data_dir = str(tmp_path / "absent")
 
     part_b(Args())
+    part_c(Args())
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 1 and out[0].startswith("(b) skipped: Fashion-MNIST not found")
+    assert len(out) == 2 and out[0].startswith("(b) skipped: Fashion-MNIST not found")
+    assert out[1].startswith("(c) skipped: Fashion-MNIST not found")
