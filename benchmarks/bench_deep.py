@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import cpu_name  # noqa: E402
-from bench_fashion import DEFAULT_DIR, fashion, missing_files, sgemm_rate  # noqa: E402
+from bench_fashion import DEFAULT_DIR, fashion, missing_files, run_cli_search, sgemm_rate  # noqa: E402
 
 from nas4cnn.core.deep_params import count_macs  # noqa: E402
 from nas4cnn.core.deep_space import DeepArchitecture  # noqa: E402
@@ -183,12 +182,7 @@ def part_c(args) -> None:
            "--space", "compact", "--budget", args.budget, "--repeats", str(args.final_repeats),
            "--out", str(out)]
     print(f"(c) {' '.join(['nas4cnn', *cmd[3:]])}", flush=True)
-    start = time.perf_counter()
-    run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - start
-    if run.returncode != 0:
-        print(run.stderr[-2000:])
-        raise SystemExit(f"(c) the search failed with exit status {run.returncode}")
+    wall, _ = run_cli_search(cmd, "c")
     summary = json.loads((out / "summary.json").read_text())
     final = summary["final"]
     accuracy = 1 - (final.get("test_error_mean") or final["test_error"])

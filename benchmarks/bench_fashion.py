@@ -285,6 +285,18 @@ class TreeMemory:
         self._thread.join()
 
 
+def run_cli_search(cmd: list[str], part: str) -> tuple[float, str]:
+    """Runs `cmd`, a search as a user runs it, to its end; returns its wall seconds and its
+    standard error. If it fails, prints the end of its standard error and exits, naming `part`."""
+    start = time.perf_counter()
+    run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    if run.returncode != 0:
+        print(run.stderr[-2000:])
+        raise SystemExit(f"({part}) the search failed with exit status {run.returncode}")
+    return wall, run.stderr
+
+
 def part_b(args) -> dict:
     out = Path(args.run_dir or tempfile.mkdtemp(prefix="bench-fashion-")) / "default-search"
     cmd = [sys.executable, "-m", "nas4cnn", "search", "--dataset", "fashion-mnist", "--data-dir", args.data_dir,
@@ -292,13 +304,8 @@ def part_b(args) -> dict:
     print(f"(b) the default search, as a user runs it: nas4cnn search --dataset fashion-mnist --data-dir "
           f"{args.data_dir} (run folder {out})")
     with TreeMemory() as mem:
-        start = time.perf_counter()
-        run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wall = time.perf_counter() - start
-    if run.returncode != 0:
-        print(run.stderr[-2000:])
-        raise SystemExit(f"(b) the search failed with exit status {run.returncode}")
-    notices = [line for line in run.stderr.splitlines() if line.startswith("nas4cnn search:")]
+        wall, stderr = run_cli_search(cmd, "b")
+    notices = [line for line in stderr.splitlines() if line.startswith("nas4cnn search:")]
     for line in notices:
         print(f"    {line}")
     summary = json.loads((out / "summary.json").read_text())
