@@ -182,7 +182,7 @@ def part_c(args) -> None:
            "--space", "compact", "--budget", args.budget, "--repeats", str(args.final_repeats),
            "--out", str(out)]
     print(f"(c) {' '.join(['nas4cnn', *cmd[3:]])}", flush=True)
-    wall, _ = run_cli_search(cmd, "c")
+    wall, _ = run_cli_search(cmd, "c", echo=True)
     summary = json.loads((out / "summary.json").read_text())
     final = summary["final"]
     accuracy = 1 - (final.get("test_error_mean") or final["test_error"])

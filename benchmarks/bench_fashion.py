@@ -285,16 +285,24 @@ class TreeMemory:
         self._thread.join()
 
 
-def run_cli_search(cmd: list[str], part: str) -> tuple[float, str]:
+def run_cli_search(cmd: list[str], part: str, echo: bool = False) -> tuple[float, str]:
     """Runs `cmd`, a search as a user runs it, to its end; returns its wall seconds and its
-    standard error. If it fails, prints the end of its standard error and exits, naming `part`."""
+    standard error (its progress and notices), each line also written to this process's
+    standard error as it comes if `echo` (for runs of hours). If it fails, prints the end of
+    its standard error and exits, naming `part`."""
     start = time.perf_counter()
-    run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as run:
+        for line in run.stderr:
+            lines.append(line)
+            if echo:
+                print(f"    | {line}", end="", file=sys.stderr, flush=True)
     wall = time.perf_counter() - start
+    stderr = "".join(lines)
     if run.returncode != 0:
-        print(run.stderr[-2000:])
+        print(stderr[-2000:])
         raise SystemExit(f"({part}) the search failed with exit status {run.returncode}")
-    return wall, run.stderr
+    return wall, stderr
 
 
 def part_b(args) -> dict:

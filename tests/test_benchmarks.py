@@ -49,3 +49,16 @@ def test_the_deep_benchmark_compares_equal_work_and_skips_without_its_files(tmp_
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[0].startswith("(b) skipped: Fashion-MNIST not found")
     assert out[1].startswith("(c) skipped: Fashion-MNIST not found")
+
+
+def test_a_search_run_by_a_benchmark_is_timed_heard_and_its_failure_named(capsys):
+    import pytest
+    from bench_fashion import run_cli_search
+
+    ok = [sys.executable, "-c", "import sys; print('generation 1', file=sys.stderr); print('out')"]
+    wall, stderr = run_cli_search(ok, "c", echo=True)
+    assert wall > 0 and stderr == "generation 1\n"
+    assert capsys.readouterr().err == "    | generation 1\n"
+    with pytest.raises(SystemExit, match=r"\(b\) the search failed with exit status 3"):
+        run_cli_search([sys.executable, "-c", "import sys; print('bad input', file=sys.stderr); sys.exit(3)"], "b")
+    assert "bad input" in capsys.readouterr().out
